@@ -1,0 +1,175 @@
+import { z } from 'zod';
+
+/**
+ * The one typed, documented configuration schema: environment variables only. Every variable has
+ * a default (written as it would be in the environment, so the README table shows it literally)
+ * and a description; the README's configuration table is generated from this object
+ * (`npm run config:docs`) and a test keeps the two equal.
+ */
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const bool = z
+  .enum(['true', 'false', '1', '0'], 'must be true or false')
+  .transform((v) => v === 'true' || v === '1');
+
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0),
+);
+
+const url = z.url('must be a URL').transform((v) => v.replace(/\/+$/, ''));
+
+interface VarSpec {
+  schema: z.ZodType;
+  /** The default as an environment string; undefined means "unset" (the value is then undefined). */
+  default: string | undefined;
+  doc: string;
+  secret?: boolean;
+}
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
+
+export const configSpec = {
+  PORT: {
+    schema: int(0, 65535),
+    default: '8080',
+    doc: 'Port of the callback server (`POST /callback`).',
+  },
+  HOST: {
+    schema: z.string().min(1),
+    default: '0.0.0.0',
+    doc: 'Address the callback server binds to.',
+  },
+  ADMIN_PORT: {
+    schema: int(0, 65535),
+    default: '9464',
+    doc: 'Port of the admin server (`/metrics`, `/healthz`, `/readyz`); never expose it publicly.',
+  },
+  ADMIN_HOST: {
+    schema: z.string().min(1),
+    default: '0.0.0.0',
+    doc: 'Address the admin server binds to.',
+  },
+  KAFKA_BROKERS: {
+    schema: list.pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port')).min(1)),
+    default: '127.0.0.1:9092',
+    doc: 'Comma-separated bootstrap brokers (`host:port`).',
+  },
+  KAFKA_CLIENT_ID: {
+    schema: z.string().min(1),
+    default: 'tim-kafka-bridge',
+    doc: 'Kafka client id.',
+  },
+  KAFKA_TOPIC: {
+    schema: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name'),
+    default: 'c2c.after-send-msg',
+    doc: 'Topic the callbacks are published to. The Avro subject is `<topic>-value`.',
+  },
+  KAFKA_CREATE_TOPIC: {
+    schema: bool,
+    default: 'true',
+    doc: 'Create the topic at start-up if it does not exist.',
+  },
+  KAFKA_TOPIC_PARTITIONS: {
+    schema: int(1, 10000),
+    default: '6',
+    doc: 'Partitions of the topic when the bridge creates it.',
+  },
+  KAFKA_TOPIC_REPLICATION_FACTOR: {
+    schema: int(-1, 32767),
+    default: '-1',
+    doc: "Replication factor of the topic when the bridge creates it (-1: the broker's `default.replication.factor`).",
+  },
+  SCHEMA_REGISTRY_URL: {
+    schema: url,
+    default: 'http://127.0.0.1:8081/apis/ccompat/v7',
+    doc: 'Base URL of a Confluent-compatible schema registry API.',
+  },
+  PUBLISH_TIMEOUT_MS: {
+    schema: int(50, 1900),
+    default: '1200',
+    doc: "How long a callback may wait for Kafka's acknowledgement before the reply is a 503 FAIL (Tencent gives up at 2000 ms).",
+  },
+  BATCH_MAX_RECORDS: {
+    schema: int(1, 10000),
+    default: '500',
+    doc: 'Most records in one produce request; concurrent callbacks are coalesced up to this.',
+  },
+  BATCH_MAX_WAIT_MS: {
+    schema: int(0, 50),
+    default: '2',
+    doc: 'Longest a callback waits for others to share its produce request (KafkaJS has no linger.ms).',
+  },
+  BODY_LIMIT_BYTES: {
+    schema: int(1024, 10 * 1024 * 1024),
+    default: '65536',
+    doc: 'Largest accepted callback body (a 12 KB merged message plus its envelope fits with room to spare).',
+  },
+  TENCENT_SDKAPPIDS: {
+    schema: list.pipe(z.array(z.string().regex(/^\d+$/, 'must be numeric SdkAppids'))),
+    default: '',
+    doc: 'Comma-separated SdkAppids accepted; empty accepts any (development only).',
+  },
+  TENCENT_CALLBACK_TOKEN: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'Webhook authentication token set in the Chat console; when set, every callback must carry a valid `Sign` and `RequestTime`.',
+    secret: true,
+  },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    default: 'info',
+    doc: 'Log level (JSON logs on stdout).',
+  },
+} satisfies Record<string, VarSpec>;
+
+export type ConfigName = keyof typeof configSpec;
+export type Config = { [K in ConfigName]: z.output<(typeof configSpec)[K]['schema']> };
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and validates the whole configuration; throws one ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(configSpec) as [ConfigName, VarSpec][]) {
+    const raw = env[name] ?? spec.default;
+    const parsed = spec.schema.safeParse(raw);
+    if (parsed.success) {
+      out[name] = parsed.data;
+    } else {
+      const shown = spec.secret ? '(secret)' : JSON.stringify(raw);
+      const why = parsed.error.issues.map((i) => i.message).join('; ');
+      problems.push(`${name}=${shown}: ${why}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out as Config;
+}
+
+/** The README's configuration table, generated from the schema above. */
+export function configTableMarkdown(): string {
+  const rows = Object.entries(configSpec).map(([name, spec]: [string, VarSpec]) => {
+    const def =
+      spec.default === undefined || spec.default === '' ? '(empty)' : `\`${spec.default}\``;
+    return `| \`${name}\` | ${def} | ${spec.doc.replace(/\|/g, '\\|')} |`;
+  });
+  return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

@@ -1,0 +1,48 @@
+import express from 'express';
+import type { Registry } from 'prom-client';
+
+export interface HealthCheck {
+  name: string;
+  /** undefined when healthy, otherwise what is wrong */
+  check(): string | undefined;
+}
+
+export interface AdminAppDeps {
+  registry: Registry;
+  /** Readiness checks, all of which must pass for /readyz to answer 200. */
+  readiness: HealthCheck[];
+  onReadiness?(ready: boolean): void;
+}
+
+/** The admin server: liveness, readiness and Prometheus metrics, on a port of its own. */
+export function createAdminApp(deps: AdminAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', (_req, res) => {
+    const checks: Record<string, string> = {};
+    let ready = true;
+    for (const c of deps.readiness) {
+      const problem = c.check();
+      checks[c.name] = problem ?? 'ok';
+      if (problem !== undefined) ready = false;
+    }
+    deps.onReadiness?.(ready);
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.registry.contentType).send(await deps.registry.metrics());
+  });
+
+  app.use((req, res) => {
+    res.status(404).json({ error: `no route for ${req.method} ${req.path}` });
+  });
+
+  return app;
+}

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { BridgeError, isBridgeError } from '../errors';
+import type { Ingest } from '../ingest';
+import type { Logger } from '../observability/logger';
+import type { BridgeMetrics } from '../observability/metrics';
+import { platformLabel } from '../observability/platform';
+import { parseCallbackQuery } from '../tencent/query';
+import { OK_REPLY, failReply } from '../tencent/reply';
+
+export interface CallbackAppDeps {
+  ingest: Ingest;
+  metrics: BridgeMetrics;
+  logger: Logger;
+  bodyLimitBytes: number;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * The callback server: `POST /callback` answers OK only after the record is durable; every other
+ * outcome is a Tencent-shaped FAIL with a fitting status. Thin: the work is in `ingest`.
+ */
+export function createCallbackApp(deps: CallbackAppDeps): express.Express {
+  const { metrics, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  const refuse = (req: Request, res: Response, err: BridgeError): void => {
+    metrics.refused.inc({ reason: err.reason });
+    const requestId = req.get('x-request-id') ?? randomUUID();
+    const level = err.status >= 500 ? 'warn' : 'info';
+    logger[level](
+      { requestId, reason: err.reason, status: err.status, retriable: err.retriable },
+      `callback refused: ${err.message}`,
+    );
+    res.status(err.status).type(JSON_TYPE).send(failReply(err.message));
+  };
+
+  // timing and in-flight accounting for every request of this server
+  app.use((_req, res, next) => {
+    const started = process.hrtime.bigint();
+    metrics.inFlight.inc();
+    res.once('close', () => {
+      metrics.inFlight.dec();
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.replyDuration.observe(
+        { status_class: `${Math.floor(res.statusCode / 100)}xx` },
+        seconds,
+      );
+    });
+    next();
+  });
+
+  app.post(
+    '/callback',
+    express.raw({ type: () => true, limit: deps.bodyLimitBytes }),
+    async (req: Request, res: Response) => {
+      const receivedAt = Date.now();
+      const query = parseCallbackQuery(req.query as Record<string, unknown>);
+      metrics.received.inc({
+        command: query.CallbackCommand,
+        platform: platformLabel(query.OptPlatform),
+      });
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      await deps.ingest({ query, body, receivedAt });
+      metrics.accepted.inc({ outcome: 'kafka' });
+      res.status(200).type(JSON_TYPE).send(OK_REPLY);
+    },
+  );
+
+  app.all('/callback', (req, res) => {
+    res.set('Allow', 'POST');
+    refuse(
+      req,
+      res,
+      new BridgeError(`method ${req.method} is not allowed on /callback: use POST`, {
+        status: 405,
+        reason: 'method_not_allowed',
+      }),
+    );
+  });
+
+  app.use((req, res) => {
+    refuse(
+      req,
+      res,
+      new BridgeError(`no route for ${req.method} ${req.path}: callbacks go to POST /callback`, {
+        status: 404,
+        reason: 'not_found',
+      }),
+    );
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    refuse(req, res, toBridgeError(err, logger));
+  });
+
+  return app;
+}
+
+/** body-parser's errors and anything unexpected, as BridgeErrors. */
+function toBridgeError(err: unknown, logger: Logger): BridgeError {
+  if (isBridgeError(err)) return err;
+  const e = err as { type?: string; status?: number; limit?: number; message?: string };
+  switch (e.type) {
+    case 'entity.too.large':
+      return new BridgeError(`body is larger than the limit of ${e.limit} bytes`, {
+        status: 413,
+        reason: 'too_large',
+      });
+    case 'encoding.unsupported':
+      return new BridgeError(`unsupported Content-Encoding: ${e.message}`, {
+        status: 415,
+        reason: 'unsupported_media',
+      });
+    case 'request.aborted':
+    case 'request.size.invalid':
+    case 'stream.encoding.set':
+      return new BridgeError(`the request body could not be read: ${e.message}`, {
+        status: 400,
+        reason: 'malformed_json',
+      });
+    default:
+      if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+        return new BridgeError(e.message ?? 'bad request', { status: e.status, reason: 'invalid' });
+      }
+      logger.error({ err }, 'unexpected error while handling a callback');
+      return new BridgeError('internal error', {
+        status: 500,
+        reason: 'internal',
+        retriable: true,
+      });
+  }
+}

@@ -1,0 +1,57 @@
+import type { Kafka } from 'kafkajs';
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions: number;
+  /** -1: the broker's default.replication.factor */
+  replicationFactor: number;
+  configEntries?: { name: string; value: string }[];
+}
+
+/** Creates the topic if it is absent; returns whether it created it and its partition count. */
+export async function ensureTopic(
+  kafka: Kafka,
+  spec: TopicSpec,
+): Promise<{ created: boolean; partitions: number }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const created = await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: spec.topic,
+          numPartitions: spec.numPartitions,
+          replicationFactor: spec.replicationFactor,
+          ...(spec.configEntries ? { configEntries: spec.configEntries } : {}),
+        },
+      ],
+    });
+    const offsets = await admin.fetchTopicOffsets(spec.topic);
+    return { created, partitions: offsets.length };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Per-partition end offsets (the offset the next record will get). */
+export async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function deleteTopics(kafka: Kafka, topics: string[]): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics, timeout: 10000 });
+  } finally {
+    await admin.disconnect();
+  }
+}

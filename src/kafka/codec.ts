@@ -1,0 +1,47 @@
+import avro from 'avsc';
+import type { AvroSchemaJson } from '../schemas';
+
+/**
+ * Avro binary in the Confluent wire format: magic byte 0, the schema id as a 4-byte big-endian
+ * integer, then the Avro binary encoding. The Type is compiled once per schema.
+ */
+export const MAGIC_BYTE = 0;
+const HEADER_BYTES = 5;
+
+export function avroType(schema: AvroSchemaJson): avro.Type {
+  // unions of several records (MsgContent) are wrapped by full name; null-or-X unions are not
+  return avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto' });
+}
+
+export interface RecordEncoder {
+  readonly schemaId: number;
+  encode(record: unknown): Buffer;
+}
+
+export function createEncoder(type: avro.Type, schemaId: number): RecordEncoder {
+  return {
+    schemaId,
+    encode(record) {
+      const body = type.toBuffer(record);
+      const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+      out[0] = MAGIC_BYTE;
+      out.writeUInt32BE(schemaId, 1);
+      body.copy(out, HEADER_BYTES);
+      return out;
+    },
+  };
+}
+
+export class WireFormatError extends Error {
+  override name = 'WireFormatError';
+}
+
+/** Splits a Confluent-framed value into its schema id and Avro body. */
+export function readWireHeader(value: Buffer): { schemaId: number; body: Buffer } {
+  if (value.length < HEADER_BYTES || value[0] !== MAGIC_BYTE) {
+    throw new WireFormatError(
+      'value is not in the Confluent wire format (magic byte 0 + schema id)',
+    );
+  }
+  return { schemaId: value.readUInt32BE(1), body: value.subarray(HEADER_BYTES) };
+}

@@ -1,0 +1,189 @@
+import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import { BridgeError } from '../errors';
+
+export interface OutgoingRecord {
+  /** UTF-8 string key: partitioned with Java's murmur2 (KafkaJS's DefaultPartitioner). */
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/** Named events for whoever watches the publisher (metrics, logs), like KafkaJS's instrumentation. */
+export interface PublisherEvents {
+  batchAcked?(records: number, seconds: number): void;
+  batchFailed?(records: number, err: Error): void;
+  connectionChanged?(connected: boolean): void;
+}
+
+export interface PublisherOptions {
+  kafka: Kafka;
+  topic: string;
+  /** Most records in one produce request. */
+  maxBatchRecords: number;
+  /** Longest a record waits for others to share its request when nothing is in flight. */
+  maxWaitMs: number;
+  /** A publish not acknowledged within this many ms is rejected (retriable, 503). */
+  timeoutMs: number;
+  events?: PublisherEvents;
+}
+
+interface Pending {
+  message: Message;
+  deadline: number;
+  settled: boolean;
+  resolve: () => void;
+  reject: (err: BridgeError) => void;
+}
+
+const SWEEP_MS = 20;
+
+/**
+ * Publishes records to one topic with `acks: -1` through an idempotent producer with one request
+ * in flight (KafkaJS's condition for idempotence to keep order). KafkaJS has no `linger.ms`, so
+ * concurrent publishes are coalesced: while a request is in flight the next batch accumulates and
+ * goes as soon as it returns; when idle, a record waits at most `maxWaitMs` for company. Each
+ * `publish()` resolves only once Kafka acknowledged its own record.
+ */
+export class BatchingPublisher {
+  private readonly producer: Producer;
+  private queue: Pending[] = [];
+  private inFlight: Pending[] = [];
+  private sending = false;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private idle: (() => void) | undefined;
+  private _connected = false;
+
+  constructor(private readonly opts: PublisherOptions) {
+    this.producer = opts.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    this.producer.on(this.producer.events.CONNECT, () => this.setConnected(true));
+    this.producer.on(this.producer.events.DISCONNECT, () => this.setConnected(false));
+  }
+
+  get connected(): boolean {
+    return this._connected;
+  }
+
+  /** Records waiting for a request or in one. */
+  get pending(): number {
+    return this.queue.length + this.inFlight.length;
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  publish(record: OutgoingRecord): Promise<void> {
+    if (this.closed) {
+      return Promise.reject(
+        new BridgeError('the bridge is shutting down', {
+          status: 503,
+          reason: 'shutting_down',
+          retriable: true,
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({
+        message: { key: record.key, value: record.value, headers: record.headers },
+        deadline: Date.now() + this.opts.timeoutMs,
+        settled: false,
+        resolve,
+        reject,
+      });
+      if (this.sending) return; // goes with the next request, right after the one in flight
+      if (this.queue.length >= this.opts.maxBatchRecords || this.opts.maxWaitMs === 0) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.opts.maxWaitMs);
+    });
+  }
+
+  private flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.sending || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.opts.maxBatchRecords);
+    this.sending = true;
+    this.inFlight = batch;
+    const started = process.hrtime.bigint();
+    this.producer
+      .send({ topic: this.opts.topic, acks: -1, messages: batch.map((p) => p.message) })
+      .then(
+        () => {
+          for (const p of batch) settle(p);
+          this.opts.events?.batchAcked?.(
+            batch.length,
+            Number(process.hrtime.bigint() - started) / 1e9,
+          );
+        },
+        (err: Error) => {
+          const failure = new BridgeError(
+            `Kafka did not acknowledge the callback: ${err.message}`,
+            {
+              status: 503,
+              reason: 'kafka_unavailable',
+              retriable: true,
+              cause: err,
+            },
+          );
+          for (const p of batch) settle(p, failure);
+          this.opts.events?.batchFailed?.(batch.length, err);
+        },
+      )
+      .finally(() => {
+        this.sending = false;
+        this.inFlight = [];
+        if (this.queue.length > 0) this.flush();
+        else this.idle?.();
+      });
+  }
+
+  /** Rejects what waited past its deadline; a record already sent may still land (at-least-once). */
+  private sweep(): void {
+    const now = Date.now();
+    let expired = 0;
+    while (expired < this.queue.length && (this.queue[expired] as Pending).deadline <= now)
+      expired++;
+    const timedOut = this.queue.splice(0, expired);
+    const late = this.inFlight.filter((p) => !p.settled && p.deadline <= now);
+    if (timedOut.length + late.length === 0) return;
+    const failure = new BridgeError(
+      `Kafka did not acknowledge the callback within ${this.opts.timeoutMs} ms`,
+      { status: 503, reason: 'publish_timeout', retriable: true },
+    );
+    for (const p of [...timedOut, ...late]) settle(p, failure);
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this._connected === connected) return;
+    this._connected = connected;
+    this.opts.events?.connectionChanged?.(connected);
+  }
+
+  /** Sends what is queued, waits for the request in flight, then disconnects. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.sending || this.queue.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.idle = resolve;
+        this.flush();
+      });
+    }
+    clearInterval(this.sweeper);
+    await this.producer.disconnect();
+  }
+}
+
+function settle(p: Pending, err?: BridgeError): void {
+  if (p.settled) return;
+  p.settled = true;
+  if (err) p.reject(err);
+  else p.resolve();
+}

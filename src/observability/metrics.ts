@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const METRIC_PREFIX = 'tim_bridge_';
+
+/** Seconds, resolving 1 ms to Tencent's 2 s limit. */
+export const LATENCY_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 5,
+];
+
+/** The bridge's metrics, on a registry passed in (never prom-client's global one). */
+export function createBridgeMetrics(registry: Registry) {
+  const p = METRIC_PREFIX;
+  const registers = [registry];
+  return {
+    received: new Counter({
+      name: `${p}callbacks_received_total`,
+      help: 'Callbacks received, by CallbackCommand and normalised OptPlatform.',
+      labelNames: ['command', 'platform'] as const,
+      registers,
+    }),
+    refused: new Counter({
+      name: `${p}callbacks_refused_total`,
+      help: 'Callbacks answered with FAIL, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    accepted: new Counter({
+      name: `${p}callbacks_accepted_total`,
+      help: 'Callbacks answered OK, by where they were made durable (kafka, spooled, dlq).',
+      labelNames: ['outcome'] as const,
+      registers,
+    }),
+    replyDuration: new Histogram({
+      name: `${p}reply_duration_seconds`,
+      help: 'Time from receiving a callback to sending the reply, by HTTP status class.',
+      labelNames: ['status_class'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    kafkaAckDuration: new Histogram({
+      name: `${p}kafka_ack_duration_seconds`,
+      help: 'Time from sending a produce request to its acknowledgement (acks=all).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    batchRecords: new Histogram({
+      name: `${p}producer_batch_records`,
+      help: 'Records per produce request.',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000],
+      registers,
+    }),
+    produceFailures: new Counter({
+      name: `${p}producer_batch_failures_total`,
+      help: 'Produce requests that failed after the client retries.',
+      registers,
+    }),
+    inFlight: new Gauge({
+      name: `${p}requests_in_flight`,
+      help: 'Callbacks received and not yet answered.',
+      registers,
+    }),
+    kafkaConnected: new Gauge({
+      name: `${p}kafka_connected`,
+      help: '1 when the producer is connected to Kafka, else 0.',
+      registers,
+    }),
+    registryRequests: new Counter({
+      name: `${p}schema_registry_requests_total`,
+      help: 'Schema registry lookups, by result (ok, error).',
+      labelNames: ['result'] as const,
+      registers,
+    }),
+    ready: new Gauge({
+      name: `${p}ready`,
+      help: '1 when the bridge reports ready (see /readyz), else 0.',
+      registers,
+    }),
+  };
+}
+
+export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;
+
+/** A registry with Node's process metrics (event loop lag, heap, GC) registered. */
+export function createMetricsRegistry(defaultLabels: Record<string, string> = {}): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels(defaultLabels);
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}

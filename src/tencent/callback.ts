@@ -1,0 +1,81 @@
+/**
+ * Domain facts about `C2C.CallbackAfterSendMsg` (see the reference file on Tencent's webhooks)
+ * that the Avro schema alone cannot say.
+ */
+
+export const AFTER_SEND_MSG = 'C2C.CallbackAfterSendMsg';
+
+/** Commands this bridge accepts (others get 400 unsupported_command). */
+export const SUPPORTED_COMMANDS: ReadonlySet<string> = new Set([AFTER_SEND_MSG]);
+
+/** Fields of the record that come from the query string or the bridge, never from the body. */
+export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([
+  'SdkAppid',
+  'OptPlatform',
+  'ClientIP',
+  'ReceivedAt',
+]);
+
+/**
+ * Top-level fields that Tencent sends but does not document for this callback. They are kept in
+ * their typed slot when their value fits it, verbatim in `_extra` otherwise; never rejected.
+ */
+export const LENIENT_FIELDS: ReadonlySet<string> = new Set([
+  'MsgId',
+  'EventTime',
+  'SupportMessageExtension',
+]);
+
+const U32 = { minimum: 0, maximum: 4294967295 };
+
+/** Value ranges beyond the Avro type, keyed by `Record.Field`. */
+export const RANGES: Readonly<Record<string, { minimum?: number; maximum?: number }>> = {
+  'CallbackAfterSendMsg.MsgSeq': U32,
+  'CallbackAfterSendMsg.MsgRandom': U32,
+  'CallbackAfterSendMsg.MsgTime': { minimum: 0 },
+  'CallbackAfterSendMsg.UnreadMsgNum': { minimum: -1 },
+  'RelayMsg.MsgSeq': U32,
+  'RelayMsg.MsgRandom': U32,
+};
+
+/** Relay (merged) messages nest; deeper than this is refused rather than recursed into. */
+export const MAX_RELAY_DEPTH = 16;
+
+/** The record names whose element is known; any other MsgType is kept as `UnknownElem`. */
+export const UNKNOWN_ELEMENT = 'UnknownElem';
+
+export interface MsgElement {
+  MsgType: string;
+  MsgContent: unknown;
+  [extra: string]: unknown;
+}
+
+/** A validated callback body: the documented fields typed, anything else kept as received. */
+export interface AfterSendMsgCallback {
+  CallbackCommand: string;
+  From_Account: string;
+  To_Account: string;
+  MsgSeq: number;
+  MsgRandom: number;
+  MsgTime: number;
+  MsgKey: string;
+  MsgBody: MsgElement[];
+  MsgId?: unknown;
+  OnlineOnlyFlag?: number;
+  SendMsgResult?: number;
+  ErrorInfo?: string;
+  UnreadMsgNum?: number;
+  CloudCustomData?: string;
+  EventTime?: unknown;
+  SupportMessageExtension?: unknown;
+  [extra: string]: unknown;
+}
+
+/** What the bridge adds to the body: the query's values and its own clock. */
+export interface Envelope {
+  SdkAppid: string;
+  OptPlatform: string | null;
+  ClientIP: string | null;
+  /** Unix milliseconds. */
+  ReceivedAt: number;
+}

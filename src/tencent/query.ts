@@ -1,0 +1,58 @@
+import { BridgeError, invalid } from '../errors';
+import { SUPPORTED_COMMANDS } from './callback';
+
+/** Tencent's query string, read by name (its order differs between callbacks). */
+export interface CallbackQuery {
+  SdkAppid: string;
+  CallbackCommand: string;
+  contenttype?: string;
+  ClientIP?: string;
+  OptPlatform?: string;
+  RequestTime?: string;
+  Sign?: string;
+}
+
+const MAX_PARAM_LENGTH = 256;
+
+function one(
+  query: Record<string, unknown>,
+  name: string,
+  ...aliases: string[]
+): string | undefined {
+  for (const key of [name, ...aliases]) {
+    const v = query[key];
+    if (v === undefined) continue;
+    if (typeof v !== 'string') throw invalid(`query parameter ${name} must appear once`);
+    if (v.length > MAX_PARAM_LENGTH) {
+      throw invalid(`query parameter ${name} is longer than ${MAX_PARAM_LENGTH} characters`);
+    }
+    return v;
+  }
+  return undefined;
+}
+
+/** Validates the query of a callback; throws a 400 BridgeError naming the parameter. */
+export function parseCallbackQuery(query: Record<string, unknown>): CallbackQuery {
+  const SdkAppid = one(query, 'SdkAppid', 'SdkAppId');
+  if (SdkAppid === undefined) throw invalid('query parameter SdkAppid is required');
+  if (!/^\d{1,20}$/.test(SdkAppid)) throw invalid('query parameter SdkAppid must be a number');
+  const CallbackCommand = one(query, 'CallbackCommand');
+  if (CallbackCommand === undefined) throw invalid('query parameter CallbackCommand is required');
+  if (!SUPPORTED_COMMANDS.has(CallbackCommand)) {
+    throw new BridgeError(
+      `unsupported CallbackCommand ${JSON.stringify(CallbackCommand)}: this endpoint takes ${[...SUPPORTED_COMMANDS].join(', ')}`,
+      { status: 400, reason: 'unsupported_command' },
+    );
+  }
+  const contenttype = one(query, 'contenttype');
+  if (contenttype !== undefined && contenttype.toLowerCase() !== 'json') {
+    throw invalid('query parameter contenttype must be json');
+  }
+  const out: CallbackQuery = { SdkAppid, CallbackCommand };
+  const optional = ['contenttype', 'ClientIP', 'OptPlatform', 'RequestTime', 'Sign'] as const;
+  for (const name of optional) {
+    const v = name === 'contenttype' ? contenttype : one(query, name);
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}

@@ -1,0 +1,141 @@
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { invalid } from '../errors';
+import {
+  ENVELOPE_FIELDS,
+  LENIENT_FIELDS,
+  RANGES,
+  UNKNOWN_ELEMENT,
+  type AfterSendMsgCallback,
+} from './callback';
+import type { FieldModel, RecordModel, SchemaModel, ValueType } from './schema-model';
+
+type JsonSchema = Record<string, unknown>;
+
+const SAFE = { minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER };
+const JSON_TYPE = {
+  string: 'string',
+  long: 'integer',
+  int: 'integer',
+  double: 'number',
+  boolean: 'boolean',
+};
+
+/** JSON Schema of the callback body, derived from the Avro schema model plus the domain's ranges. */
+export function callbackJsonSchema(model: SchemaModel): JsonSchema {
+  const defs: Record<string, JsonSchema> = {};
+  for (const rec of model.records.values()) defs[rec.name] = recordSchema(rec, rec === model.root);
+  return { $ref: `#/$defs/${model.root.name}`, $defs: defs };
+}
+
+function recordSchema(rec: RecordModel, isRoot: boolean): JsonSchema {
+  const properties: Record<string, JsonSchema> = {};
+  const required: string[] = [];
+  const allOf: JsonSchema[] = [];
+  for (const f of rec.fields) {
+    if (isRoot && ENVELOPE_FIELDS.has(f.name)) continue;
+    if (!f.optional) required.push(f.name);
+    if (isRoot && LENIENT_FIELDS.has(f.name)) continue; // no constraint: kept whatever it is
+    if (f.type.kind === 'records') {
+      // MsgContent: the element record named by the sibling MsgType; any JSON for unknown types
+      for (const name of f.type.names.filter((n) => n !== UNKNOWN_ELEMENT)) {
+        allOf.push({
+          if: { properties: { MsgType: { const: name } }, required: ['MsgType'] },
+          then: { properties: { [f.name]: { $ref: `#/$defs/${name}` } } },
+        });
+      }
+      continue;
+    }
+    properties[f.name] = valueSchema(f.type, rec, f);
+  }
+  const schema: JsonSchema = { type: 'object', properties, required };
+  if (allOf.length > 0) schema.allOf = allOf;
+  return schema;
+}
+
+function valueSchema(t: ValueType, rec: RecordModel, f: FieldModel): JsonSchema {
+  switch (t.kind) {
+    case 'long':
+    case 'int':
+      return { type: 'integer', ...SAFE, ...RANGES[`${rec.name}.${f.name}`] };
+    case 'string':
+    case 'double':
+    case 'boolean':
+      return { type: JSON_TYPE[t.kind] };
+    case 'array':
+      return { type: 'array', items: valueSchema(t.items, rec, f) };
+    case 'record':
+      return { $ref: `#/$defs/${t.name}` };
+    case 'map':
+      return { type: 'object', additionalProperties: { type: 'string' } };
+    case 'primitives':
+      return { type: [...new Set(t.kinds.map((k) => JSON_TYPE[k]))] };
+    case 'records':
+      throw new Error('unions of records are handled by their parent record');
+  }
+}
+
+export type CallbackValidator = (body: unknown) => AfterSendMsgCallback;
+
+/** Compiles the validator once; the returned function throws a 400 BridgeError naming the field. */
+export function createCallbackValidator(model: SchemaModel): CallbackValidator {
+  const ajv = new Ajv({ allErrors: false, verbose: true, strict: true });
+  const validate: ValidateFunction = ajv.compile(callbackJsonSchema(model));
+  return (body) => {
+    if (validate(body)) return body as AfterSendMsgCallback;
+    throw invalid(describeErrors(validate.errors ?? []));
+  };
+}
+
+/** `/MsgBody/1/MsgContent/Latitude` -> `MsgBody[1].MsgContent.Latitude` */
+export function fieldPath(pointer: string, child?: string): string {
+  const parts = pointer === '' ? [] : pointer.slice(1).split('/');
+  if (child !== undefined) parts.push(child);
+  let out = '';
+  for (const raw of parts) {
+    const p = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    if (/^\d+$/.test(p)) out += `[${p}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(p)) out += out === '' ? p : `.${p}`;
+    else out += `[${JSON.stringify(p)}]`;
+  }
+  return out;
+}
+
+const A_TYPE: Record<string, string> = {
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  object: 'an object',
+  array: 'an array',
+  boolean: 'a boolean',
+};
+
+function describeErrors(errors: ErrorObject[]): string {
+  // with if/then, the first error is the nested one; the "must match then" wrapper adds nothing
+  const e = errors.find((x) => x.keyword !== 'if') ?? errors[0];
+  if (e === undefined) return 'body is invalid';
+  const path = fieldPath(e.instancePath) || 'body';
+  switch (e.keyword) {
+    case 'required':
+      return `${fieldPath(e.instancePath, String(e.params.missingProperty))} is required`;
+    case 'type': {
+      const types = String(e.params.type).split(',');
+      const what = types.map((t) => A_TYPE[t] ?? t).join(' or ');
+      return path === 'body' ? `body must be a JSON object` : `${path} must be ${what}`;
+    }
+    case 'minimum':
+    case 'maximum': {
+      const { minimum: min, maximum: max } = (e.parentSchema ?? {}) as Record<string, number>;
+      const [lo, hi] = [
+        min !== SAFE.minimum ? min : undefined,
+        max !== SAFE.maximum ? max : undefined,
+      ];
+      if (lo !== undefined && hi !== undefined)
+        return `${path} must be an integer between ${lo} and ${hi}`;
+      if (lo !== undefined) return `${path} must be an integer >= ${lo}`;
+      if (hi !== undefined) return `${path} must be an integer <= ${hi}`;
+      return `${path} must be a safe integer (between -(2^53-1) and 2^53-1)`;
+    }
+    default:
+      return `${path} ${e.message ?? 'is invalid'}`;
+  }
+}
