@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, loadConfig, type Config } from './config';
 import { createAdminApp, type HealthCheck } from './http/admin-app';
@@ -165,7 +165,6 @@ async function listen(
   port: number,
   host: string,
 ): Promise<Server> {
-  const { createServer } = await import('node:http');
   const server = createServer(app as Parameters<typeof createServer>[1]);
   server.listen(port, host);
   await once(server, 'listening');

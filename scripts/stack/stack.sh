@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# Local dev stack, without Docker: Apache Kafka 4.x (single node, KRaft) and Apicurio Registry 3.x
+# (Confluent-compatible API), both resolved from Maven Central by pom.xml beside this script and
+# run as plain Java processes bound to loopback.
+#
+#   stack.sh up                  install what is missing, start what is not running, wait, print env
+#   stack.sh down [--purge]      stop both (by recorded pid); --purge also deletes Kafka's data
+#   stack.sh status              one line per service; exit 0 if both up, 3 otherwise
+#   stack.sh env                 print the environment variables to use
+#   stack.sh kafka-stop [--kill] stop Kafka only (SIGTERM, or SIGKILL with --kill)
+#   stack.sh kafka-start         start Kafka only and wait for it
+#
+# Environment (optional): STACK_DIR (default <repo>/.stack), KAFKA_PORT (9092),
+# KAFKA_CONTROLLER_PORT (9093), REGISTRY_PORT (8081), STACK_JAVA (default: java on PATH, >= 17),
+# STACK_KAFKA_TIMEOUT (90) and STACK_REGISTRY_TIMEOUT (120): seconds to wait for each to answer.
+# Layout of STACK_DIR: kafka-data/ (kept across restarts), kafka/server.properties, kafka.classpath,
+# apicurio/ (unpacked app), logs/{kafka,apicurio,maven}.log, kafka.pid, apicurio.pid.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+REGISTRY_PORT=${REGISTRY_PORT:-8081}
+JAVA=${STACK_JAVA:-java}
+HOST=127.0.0.1
+
+KAFKA_WAIT_S=${STACK_KAFKA_TIMEOUT:-90}
+REGISTRY_WAIT_S=${STACK_REGISTRY_TIMEOUT:-120}
+STOP_WAIT_S=20
+
+LOG_DIR=$STACK_DIR/logs
+KAFKA_DATA=$STACK_DIR/kafka-data
+KAFKA_CONF=$STACK_DIR/kafka/server.properties
+CLASSPATH_FILE=$STACK_DIR/kafka.classpath
+APICURIO_DIR=$STACK_DIR/apicurio
+ARTIFACTS_STAMP=$STACK_DIR/artifacts.sha256
+REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
+
+say() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- services
+# A service is a name; these functions give its pid file, its log and the string that must be in
+# its command line (so that a recycled pid is never taken for ours).
+pid_file() { echo "$STACK_DIR/$1.pid"; }
+log_file() { echo "$LOG_DIR/$1.log"; }
+marker_of() { if [[ $1 == kafka ]]; then echo "kafka.Kafka"; else echo "stack.service=apicurio"; fi; }
+
+# Prints the recorded pid if that process is alive and is ours; returns 1 otherwise.
+live_pid() {
+  local f pid
+  f=$(pid_file "$1")
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  alive "$pid" || return 1
+  # /proc/PID/cmdline is NUL-separated
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(marker_of "$1")" || return 1
+  echo "$pid"
+}
+
+# Is the process running? A zombie (a child of this script that died, not yet reaped) is not.
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) } # drop "pid (comm) ", comm may contain spaces
+  [[ ${stat:0:1} != Z ]]
+}
+
+# Is something listening on 127.0.0.1:PORT (or on the wildcard address)?
+port_listening() {
+  if command -v ss >/dev/null; then
+    [[ -n $(ss -ltnH "sport = :$1" 2>/dev/null) ]]
+  else
+    (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null
+  fi
+}
+
+# Cheap liveness checks, used by status and by the "already up" test.
+kafka_answers() { (exec 3<>"/dev/tcp/$HOST/$KAFKA_PORT") 2>/dev/null; }
+registry_answers() { curl -fsS -m 3 -o /dev/null "$REGISTRY_URL/subjects" 2>/dev/null; }
+answers() { if [[ $1 == kafka ]]; then kafka_answers; else registry_answers; fi; }
+
+# The real Kafka check: produce with acks=all and read metadata back (StackProbe.java).
+kafka_probe() {
+  "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" -Dstack.log.level=WARN \
+    -Dstack.log.target=SYSTEM_ERR -cp "$(<"$CLASSPATH_FILE")" \
+    "$SCRIPT_DIR/StackProbe.java" probe "$HOST:$KAFKA_PORT"
+}
+
+# ---------------------------------------------------------------- prerequisites and install
+check_java() {
+  command -v "$JAVA" >/dev/null || die "java not found (need Java 17+ on PATH, or set STACK_JAVA)"
+  local v
+  v=$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')
+  if ! [[ $v =~ ^[0-9]+$ ]] || ((v < 17)); then
+    die "$JAVA is Java '${v:-unknown}'; Java 17 or newer is needed"
+  fi
+  # the probe is launched from source, which needs a JDK (jdk.compiler), not just a JRE
+  "$JAVA" --list-modules 2>/dev/null | grep -q '^jdk.compiler@' ||
+    die "$JAVA is a JRE without jdk.compiler; install a Java 17+ JDK (e.g. openjdk-17-jdk-headless)"
+}
+
+check_tools() {
+  command -v curl >/dev/null || die "curl not found (needed to check the registry)"
+  check_java
+}
+
+# Fails if a port we need is taken by a process that is not the recorded one.
+check_port_free() { # service port
+  if port_listening "$2"; then
+    local who
+    who=$(ss -ltnpH "sport = :$2" 2>/dev/null | grep -o 'users:.*' | head -1 || true)
+    die "port $2 (needed by $1) is already in use by another process ${who:-(unknown)}; stop it or set ${3:-the port variable}"
+  fi
+}
+
+# Runs Maven when the stamp (hash of pom.xml and stub-repo/) changed or an output is missing.
+ensure_artifacts() {
+  local hash
+  hash=$(cat "$SCRIPT_DIR/pom.xml" "$SCRIPT_DIR"/stub-repo/io/apicurio/*/*/*.pom | sha256sum | cut -d' ' -f1)
+  if [[ -f $ARTIFACTS_STAMP && $(<"$ARTIFACTS_STAMP") == "$hash" && -s $CLASSPATH_FILE ]] &&
+    apicurio_jar >/dev/null; then
+    return 0
+  fi
+  command -v mvn >/dev/null || die "mvn not found (Maven is needed once, to fetch Kafka and Apicurio from Maven Central)"
+  say "resolving Kafka and Apicurio Registry with Maven (first run downloads ~170 MB into ~/.m2) ..."
+  mkdir -p "$LOG_DIR"
+  rm -f "$ARTIFACTS_STAMP"
+  rm -rf "$APICURIO_DIR/markers" # makes dependency:unpack unpack again
+  # drop other unpacked versions, unless a registry still runs from one
+  if ! live_pid apicurio >/dev/null; then
+    find "$APICURIO_DIR" -mindepth 1 -maxdepth 1 -type d ! -name "$(apicurio_version)" -exec rm -rf {} + 2>/dev/null || true
+  fi
+  if ! mvn -q -B -f "$SCRIPT_DIR/pom.xml" -Dstack.dir="$STACK_DIR" \
+    dependency:build-classpath -Dmdep.outputFile="$CLASSPATH_FILE" \
+    dependency:unpack >"$LOG_DIR/maven.log" 2>&1; then
+    tail -n 30 "$LOG_DIR/maven.log" >&2
+    die "Maven could not resolve the stack (full log: $LOG_DIR/maven.log)"
+  fi
+  apicurio_jar >/dev/null || die "no quarkus-run.jar or *-runner.jar found under $APICURIO_DIR after unpacking"
+  echo "$hash" >"$ARTIFACTS_STAMP"
+}
+
+apicurio_version() { sed -n 's:.*<apicurio.version>\(.*\)</apicurio.version>.*:\1:p' "$SCRIPT_DIR/pom.xml"; }
+
+# The Apicurio launcher jar: quarkus-run.jar (fast-jar) or *-runner.jar (legacy-jar, as in 3.0.x).
+apicurio_jar() {
+  local jar
+  jar=$(find "$APICURIO_DIR/$(apicurio_version)" -maxdepth 2 -type f \( -name quarkus-run.jar -o -name '*-runner.jar' \) 2>/dev/null | head -1)
+  [[ -n $jar ]] && echo "$jar"
+}
+
+# ---------------------------------------------------------------- start
+write_kafka_config() {
+  mkdir -p "$(dirname "$KAFKA_CONF")"
+  cat >"$KAFKA_CONF" <<EOF
+# Written by scripts/stack/stack.sh at every start; edit the script, not this file.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$KAFKA_DATA
+num.partitions=1
+auto.create.topics.enable=true
+# a single node: every internal topic has one replica, and few partitions (quick first group join)
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.num.partitions=1
+group.initial.rebalance.delay.ms=0
+# After a SIGKILL the controller keeps the dead broker's registration until its session expires
+# (default 9 s), refusing the restarted broker (DUPLICATE_BROKER_REGISTRATION) meanwhile: a
+# shorter session makes kafka-stop --kill + kafka-start take ~6 s instead of ~16 s. The heartbeat
+# never leaves the process (broker and controller are one JVM), so 5 s is still a wide margin.
+broker.heartbeat.interval.ms=1000
+broker.session.timeout.ms=5000
+EOF
+}
+
+# Formats the data dir once (KRaft needs it); meta.properties marks a formatted dir.
+format_kafka_storage() {
+  [[ -f $KAFKA_DATA/meta.properties ]] && return 0
+  local cp cluster_id
+  cp=$(<"$CLASSPATH_FILE")
+  cluster_id=$("$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" -Dstack.log.level=WARN \
+    -Dstack.log.target=SYSTEM_ERR -cp "$cp" kafka.tools.StorageTool random-uuid)
+  say "formatting $KAFKA_DATA (cluster id $cluster_id)"
+  "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" -Dstack.log.level=WARN \
+    -Dstack.log.target=SYSTEM_ERR -cp "$cp" kafka.tools.StorageTool format \
+    --cluster-id "$cluster_id" --config "$KAFKA_CONF" --ignore-formatted >"$LOG_DIR/kafka-format.log" 2>&1 ||
+    { tail -n 30 "$LOG_DIR/kafka-format.log" >&2; die "kafka storage format failed"; }
+}
+
+# Starts a service in the background, in its own session (so that Ctrl-C in the terminal or a test
+# runner killing its process group does not take the stack down), and records its pid.
+launch() { # service workdir command...
+  local svc=$1 dir=$2 log
+  shift 2
+  log=$(log_file "$svc")
+  [[ -f $log ]] && mv -f "$log" "$log.1" # keep one previous log
+  # setsid does not fork here (a background child of a script is no group leader), so $! is java's pid
+  # 9>&-: the service must not inherit (and so hold) the lock taken by take_lock
+  (cd "$dir" && exec setsid "$@" >"$log" 2>&1 </dev/null 9>&-) &
+  echo $! >"$(pid_file "$svc")"
+}
+
+start_kafka() {
+  write_kafka_config
+  mkdir -p "$KAFKA_DATA"
+  format_kafka_storage
+  launch kafka "$STACK_DIR" "$JAVA" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" \
+    -cp "$(<"$CLASSPATH_FILE")" kafka.Kafka "$KAFKA_CONF"
+}
+
+start_registry() {
+  local jar
+  jar=$(apicurio_jar)
+  # -Dstack.service=apicurio only tags the command line (see marker_of). Storage: the default of
+  # Apicurio 3.x, SQL on an in-memory H2 database, stated here so that it is explicit.
+  launch apicurio "$(dirname "$jar")" "$JAVA" -Xmx384m -Dstack.service=apicurio \
+    -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=h2 \
+    -jar "$jar"
+}
+
+# Waits until the service answers, within its time budget; on failure shows its log, stops what we
+# started and fails. Kafka must pass the full produce/metadata probe.
+wait_ready() { # service
+  local svc=$1 budget deadline pid
+  if [[ $svc == kafka ]]; then budget=$KAFKA_WAIT_S; else budget=$REGISTRY_WAIT_S; fi
+  deadline=$((SECONDS + budget))
+  while ((SECONDS < deadline)); do
+    if ! pid=$(live_pid "$svc"); then
+      tail -n 30 "$(log_file "$svc")" >&2 || true
+      rm -f "$(pid_file "$svc")"
+      die "$svc exited during start-up (log: $(log_file "$svc"))"
+    fi
+    if [[ $svc == kafka ]]; then
+      if kafka_answers && kafka_probe >/dev/null 2>"$STACK_DIR/probe.err"; then return 0; fi
+    elif registry_answers; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  tail -n 30 "$(log_file "$svc")" >&2 || true
+  [[ $svc == kafka && -s $STACK_DIR/probe.err ]] && cat "$STACK_DIR/probe.err" >&2
+  stop_service "$svc" TERM
+  die "$svc did not answer within ${budget}s (log: $(log_file "$svc"))"
+}
+
+# Starts the service unless our recorded process is alive (possibly still starting). Clears a stale
+# pid file; fails if the port is taken by another process.
+start_if_needed() { # service
+  local svc=$1
+  live_pid "$svc" >/dev/null && return 0
+  rm -f "$(pid_file "$svc")"
+  if [[ $svc == kafka ]]; then
+    check_port_free kafka "$KAFKA_PORT" KAFKA_PORT
+    check_port_free kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+    say "starting kafka ..."
+    start_kafka
+  else
+    check_port_free registry "$REGISTRY_PORT" REGISTRY_PORT
+    say "starting apicurio ..."
+    start_registry
+  fi
+}
+
+await() { # service
+  local t0=$SECONDS
+  wait_ready "$1"
+  say "$1 answering after $((SECONDS - t0))s (pid $(live_pid "$1"), log $(log_file "$1"))"
+}
+
+# ---------------------------------------------------------------- stop
+stop_service() { # service TERM|KILL
+  local svc=$1 sig=$2 pid deadline
+  if ! pid=$(live_pid "$svc"); then
+    [[ -f $(pid_file "$svc") ]] && say "$svc: stale pid file removed"
+    rm -f "$(pid_file "$svc")"
+    return 0
+  fi
+  say "stopping $svc (pid $pid, SIG$sig)"
+  kill -"$sig" "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + STOP_WAIT_S))
+  while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+  if alive "$pid"; then
+    say "$svc did not stop within ${STOP_WAIT_S}s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + 5))
+    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+  fi
+  rm -f "$(pid_file "$svc")"
+}
+
+# ---------------------------------------------------------------- commands
+# Serializes the commands that start or stop things (e.g. test workers each running `up`).
+take_lock() {
+  mkdir -p "$STACK_DIR" "$LOG_DIR"
+  exec 9>"$STACK_DIR/.lock"
+  if command -v flock >/dev/null; then
+    flock -w 300 9 || die "another stack.sh is still running (lock $STACK_DIR/.lock)"
+  fi
+}
+
+print_env() {
+  echo "KAFKA_BROKERS=$HOST:$KAFKA_PORT"
+  echo "SCHEMA_REGISTRY_URL=$REGISTRY_URL"
+}
+
+service_up() { live_pid "$1" >/dev/null && answers "$1"; }
+
+cmd_up() {
+  take_lock
+  check_tools
+  if service_up kafka && service_up apicurio && kafka_probe >/dev/null 2>&1; then
+    echo "stack already up"
+    print_env
+    return 0
+  fi
+  ensure_artifacts
+  # fail fast on a taken port before starting anything
+  live_pid kafka >/dev/null || {
+    check_port_free kafka "$KAFKA_PORT" KAFKA_PORT
+    check_port_free kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+  }
+  live_pid apicurio >/dev/null || check_port_free registry "$REGISTRY_PORT" REGISTRY_PORT
+  # both start at once (they do not depend on each other), then we wait for each
+  start_if_needed kafka
+  start_if_needed apicurio
+  await kafka
+  await apicurio
+  echo "stack up"
+  print_env
+}
+
+cmd_down() {
+  take_lock
+  stop_service apicurio TERM
+  stop_service kafka TERM
+  if [[ ${1:-} == --purge ]]; then
+    say "deleting $KAFKA_DATA"
+    rm -rf "$KAFKA_DATA"
+  fi
+  echo "stack down"
+}
+
+cmd_status() {
+  local rc=0 svc pid state
+  for svc in kafka apicurio; do
+    if pid=$(live_pid "$svc"); then
+      if answers "$svc"; then state="up (pid $pid, answering)"; else state="starting or unhealthy (pid $pid, not answering)"; rc=3; fi
+    elif [[ -f $(pid_file "$svc") ]]; then
+      state="down (stale pid file $(pid_file "$svc"))"
+      rc=3
+    else
+      state="down"
+      rc=3
+    fi
+    printf '%-9s %s\n' "$svc:" "$state"
+  done
+  return "$rc"
+}
+
+cmd_kafka_stop() {
+  take_lock
+  if [[ ${1:-} == --kill ]]; then stop_service kafka KILL; else stop_service kafka TERM; fi
+}
+
+cmd_kafka_start() {
+  take_lock
+  check_tools
+  ensure_artifacts
+  start_if_needed kafka
+  await kafka
+}
+
+usage() {
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+case "${1:-} ${2:-}" in
+  "up ") cmd_up ;;
+  "down " | "down --purge") cmd_down "${2:-}" ;;
+  "status ") cmd_status ;;
+  "env ") print_env ;;
+  "kafka-stop " | "kafka-stop --kill") cmd_kafka_stop "${2:-}" ;;
+  "kafka-start ") cmd_kafka_start ;;
+  *) usage ;;
+esac

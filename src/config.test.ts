@@ -1,0 +1,59 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, configSpec, configTableMarkdown, loadConfig } from './config';
+
+describe('configuration', () => {
+  test('every variable has a default that validates', () => {
+    const config = loadConfig({});
+    expect(config.PORT).toBe(8080);
+    expect(config.ADMIN_PORT).toBe(9464);
+    expect(config.KAFKA_TOPIC).toBe('c2c.after-send-msg');
+    expect(config.KAFKA_BROKERS).toEqual(['127.0.0.1:9092']);
+    expect(config.TENCENT_SDKAPPIDS).toEqual([]);
+    expect(config.TENCENT_CALLBACK_TOKEN).toBeUndefined();
+  });
+
+  test('parses lists, numbers and booleans', () => {
+    const config = loadConfig({
+      KAFKA_BROKERS: 'a:9092, b:9093',
+      TENCENT_SDKAPPIDS: '1400000001,1400000002',
+      KAFKA_CREATE_TOPIC: 'false',
+      PUBLISH_TIMEOUT_MS: '900',
+    });
+    expect(config.KAFKA_BROKERS).toEqual(['a:9092', 'b:9093']);
+    expect(config.TENCENT_SDKAPPIDS).toEqual(['1400000001', '1400000002']);
+    expect(config.KAFKA_CREATE_TOPIC).toBe(false);
+    expect(config.PUBLISH_TIMEOUT_MS).toBe(900);
+  });
+
+  test('an invalid value is refused with a message naming every bad variable', () => {
+    expect(() =>
+      loadConfig({ PORT: 'eighty', PUBLISH_TIMEOUT_MS: '5000', KAFKA_BROKERS: 'nohost' }),
+    ).toThrow(ConfigError);
+    try {
+      loadConfig({ PORT: 'eighty', TENCENT_CALLBACK_TOKEN: '', KAFKA_BROKERS: 'nohost' });
+    } catch (err) {
+      const { problems } = err as ConfigError;
+      expect(problems).toHaveLength(2);
+      expect(problems[0]).toMatch(/^PORT="eighty": must be an integer/);
+      expect(problems[1]).toMatch(/^KAFKA_BROKERS="nohost": must be host:port/);
+    }
+  });
+
+  test('secrets are never echoed', () => {
+    const spec = configSpec.TENCENT_CALLBACK_TOKEN;
+    expect(spec.secret).toBe(true);
+  });
+
+  test("the README's configuration table is the one generated from the schema", () => {
+    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+    const table = /<!-- config-table:start -->\n([\s\S]*?)\n<!-- config-table:end -->/.exec(readme);
+    // compared cell by cell: Prettier pads the README's columns
+    const cells = (md: string) =>
+      md
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => line.split('|').map((c) => (/^\s*-+\s*$/.test(c) ? '---' : c.trim())));
+    expect(cells(table?.[1] ?? '')).toEqual(cells(configTableMarkdown()));
+  });
+});

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '../../src/config';
+import { createKafka, type Kafka } from '../../src/kafka/client';
+import { deleteTopics } from '../../src/kafka/admin';
+import { startBridge, type RunningBridge } from '../../src/main';
+import { createLogger } from '../../src/observability/logger';
+import { QUERY } from './fixtures';
+import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
+
+export const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/** A topic name no other test uses. */
+export function uniqueTopic(name: string): string {
+  return `test.${name}.${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+}
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    KAFKA_BROKERS,
+    SCHEMA_REGISTRY_URL,
+    HOST: '127.0.0.1',
+    ADMIN_HOST: '127.0.0.1',
+    PORT: '0',
+    ADMIN_PORT: '0',
+    KAFKA_TOPIC_PARTITIONS: '6',
+    KAFKA_TOPIC_REPLICATION_FACTOR: '1',
+    LOG_LEVEL: 'silent',
+    ...overrides,
+  });
+}
+
+export interface TestBridge extends RunningBridge {
+  topic: string;
+  kafka: Kafka;
+  /** Stops the bridge and deletes its topic. */
+  dispose(): Promise<void>;
+}
+
+/** The real bridge (same composition as `npm start`) on a unique topic and ephemeral ports. */
+export async function startTestBridge(
+  name: string,
+  overrides: Record<string, string> = {},
+): Promise<TestBridge> {
+  const topic = uniqueTopic(name);
+  const bridge = await startBridge(testConfig({ KAFKA_TOPIC: topic, ...overrides }), logger);
+  const kafka = createKafka({
+    brokers: KAFKA_BROKERS.split(','),
+    clientId: `test-${name}`,
+    logger,
+  });
+  return {
+    ...bridge,
+    topic,
+    kafka,
+    async dispose() {
+      await bridge.stop();
+      await deleteTopics(kafka, [topic]).catch(() => undefined);
+    },
+  };
+}
+
+/** POSTs a body to the bridge with Tencent's query string (overridable). */
+export function postCallback(
+  url: string,
+  body: string | Uint8Array,
+  opts: {
+    query?: Record<string, string | undefined>;
+    headers?: Record<string, string>;
+    method?: string;
+  } = {},
+): Promise<Response> {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries({ ...QUERY, ...opts.query }))
+    if (v !== undefined) params.set(k, v);
+  return fetch(`${url}?${params.toString()}`, {
+    method: opts.method ?? 'POST',
+    headers: { 'Content-Type': 'application/json', ...opts.headers },
+    body: opts.method === 'GET' ? undefined : body,
+  });
+}
