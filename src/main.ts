@@ -10,7 +10,7 @@ import { createKafka } from './kafka/client';
 import { avroType, createEncoder } from './kafka/codec';
 import { BatchingPublisher } from './kafka/publisher';
 import { Registry as SchemaRegistry } from './kafka/registry';
-import { createLogger, type Logger } from './observability/logger';
+import { createLogger, routeProcessWarnings, type Logger } from './observability/logger';
 import { createBridgeMetrics, createMetricsRegistry } from './observability/metrics';
 import { loadSchema } from './schemas';
 import { buildSchemaModel } from './tencent/schema-model';
@@ -70,7 +70,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
 
   const readiness: HealthCheck[] = [
     { name: 'shutdown', check: () => (state.stopping ? 'shutting down' : undefined) },
-    { name: 'kafka', check: () => (publisher.connected ? undefined : 'producer not connected') },
+    { name: 'kafka', check: () => publisher.health() },
     {
       name: 'schema',
       check: () => (state.schemaId === undefined ? 'schema id not known yet' : undefined),
@@ -190,6 +190,7 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger({ level: config.LOG_LEVEL });
+  routeProcessWarnings(logger);
   let bridge: RunningBridge;
   try {
     bridge = await startBridge(config, logger);

@@ -16,17 +16,21 @@ export async function ensureTopic(
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const created = await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        {
-          topic: spec.topic,
-          numPartitions: spec.numPartitions,
-          replicationFactor: spec.replicationFactor,
-          ...(spec.configEntries ? { configEntries: spec.configEntries } : {}),
-        },
-      ],
-    });
+    // asking first keeps KafkaJS from logging an error for a topic that exists (the usual case)
+    const exists = (await admin.listTopics()).includes(spec.topic);
+    const created =
+      !exists &&
+      (await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          {
+            topic: spec.topic,
+            numPartitions: spec.numPartitions,
+            replicationFactor: spec.replicationFactor,
+            ...(spec.configEntries ? { configEntries: spec.configEntries } : {}),
+          },
+        ],
+      }));
     const offsets = await admin.fetchTopicOffsets(spec.topic);
     return { created, partitions: offsets.length };
   } finally {

@@ -49,6 +49,7 @@ export class BatchingPublisher {
   private queue: Pending[] = [];
   private inFlight: Pending[] = [];
   private sending = false;
+  private sendingSince = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -59,6 +60,10 @@ export class BatchingPublisher {
     this.producer = opts.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
+      // An idempotent producer must retry a batch until it lands: giving up would let the next
+      // batch reuse its sequence numbers, and the broker would drop it as a duplicate (a loss).
+      // Replies do not wait for this: each publish has its own deadline (timeoutMs).
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
@@ -68,6 +73,15 @@ export class BatchingPublisher {
 
   get connected(): boolean {
     return this._connected;
+  }
+
+  /** Why Kafka cannot take records now, or undefined when it can. */
+  health(): string | undefined {
+    if (!this._connected) return 'producer not connected';
+    const stalledMs = this.sending ? Date.now() - this.sendingSince : 0;
+    if (stalledMs > this.opts.timeoutMs)
+      return `produce request unacknowledged for ${stalledMs} ms`;
+    return undefined;
   }
 
   /** Records waiting for a request or in one. */
@@ -111,6 +125,7 @@ export class BatchingPublisher {
     if (this.sending || this.queue.length === 0) return;
     const batch = this.queue.splice(0, this.opts.maxBatchRecords);
     this.sending = true;
+    this.sendingSince = Date.now();
     this.inFlight = batch;
     const started = process.hrtime.bigint();
     this.producer
@@ -167,14 +182,20 @@ export class BatchingPublisher {
     this.opts.events?.connectionChanged?.(connected);
   }
 
-  /** Sends what is queued, waits for the request in flight, then disconnects. */
-  async close(): Promise<void> {
+  /**
+   * Sends what is queued and waits for the request in flight (at most `waitMs`: Kafka may be
+   * down, and the producer retries forever), then disconnects.
+   */
+  async close(waitMs = this.opts.timeoutMs): Promise<void> {
     this.closed = true;
     if (this.sending || this.queue.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         this.idle = resolve;
+        timer = setTimeout(resolve, waitMs);
         this.flush();
       });
+      clearTimeout(timer);
     }
     clearInterval(this.sweeper);
     await this.producer.disconnect();

@@ -19,3 +19,16 @@ export function createLogger(opts: { level: string; name?: string }): Logger {
     },
   });
 }
+
+/**
+ * Process warnings go to the JSON log instead of bare stderr lines. KafkaJS 2.2.4 schedules a
+ * timer with a negative delay in its request queue (harmless: Node clamps it to 1 ms), which
+ * Node 24 reports as a TimeoutNegativeWarning on every connection; that one is dropped.
+ */
+export function routeProcessWarnings(logger: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => {
+    if (w.name === 'TimeoutNegativeWarning') return;
+    logger.warn({ warning: w.name, stack: w.stack }, w.message);
+  });
+}

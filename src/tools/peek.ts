@@ -3,7 +3,7 @@ import { createKafka } from '../kafka/client';
 import { avroType } from '../kafka/codec';
 import { readTopic } from '../kafka/reader';
 import { Registry } from '../kafka/registry';
-import { createLogger } from '../observability/logger';
+import { createLogger, routeProcessWarnings } from '../observability/logger';
 import { loadSchema } from '../schemas';
 import { createRecordMapper } from '../tencent/record';
 import { buildSchemaModel } from '../tencent/schema-model';
@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const last = Number(process.argv[2] ?? 5);
   const logger = createLogger({ level: 'warn' });
+  routeProcessWarnings(logger);
   const kafka = createKafka({
     brokers: config.KAFKA_BROKERS,
     clientId: 'tim-kafka-bridge-peek',

@@ -3,11 +3,12 @@ import { loadConfig, type Config } from '../../src/config';
 import { createKafka, type Kafka } from '../../src/kafka/client';
 import { deleteTopics } from '../../src/kafka/admin';
 import { startBridge, type RunningBridge } from '../../src/main';
-import { createLogger } from '../../src/observability/logger';
+import { createLogger, routeProcessWarnings } from '../../src/observability/logger';
 import { QUERY } from './fixtures';
 import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
 
 export const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+routeProcessWarnings(logger);
 
 /** A topic name no other test uses. */
 export function uniqueTopic(name: string): string {
