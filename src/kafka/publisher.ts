@@ -129,7 +129,10 @@ export class BatchingPublisher {
     this.inFlight = batch;
     const started = process.hrtime.bigint();
     this.producer
-      .send({ topic: this.opts.topic, acks: -1, messages: batch.map((p) => p.message) })
+      .sendBatch({
+        acks: -1,
+        topicMessages: [{ topic: this.opts.topic, messages: batch.map((p) => p.message) }],
+      })
       .then(
         () => {
           for (const p of batch) settle(p);

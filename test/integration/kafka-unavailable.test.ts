@@ -1,0 +1,48 @@
+import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
+import { readTopic } from '../../src/kafka/reader';
+import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { loadFixtures } from '../support/fixtures';
+
+/**
+ * When Kafka cannot acknowledge in time, the reply is a 503 FAIL well before Tencent's 2 s, and
+ * readiness says why. Made real by deleting the bridge's topic under it: the producer keeps
+ * retrying (it never gives up on an idempotent batch) and nothing acknowledges. Once the topic
+ * is back, the batch lands (late: its reply was the FAIL, at-least-once) and readiness returns.
+ */
+let bridge: TestBridge;
+beforeAll(async () => {
+  bridge = await startTestBridge('unavailable', { PUBLISH_TIMEOUT_MS: '300' });
+  await deleteTopics(bridge.kafka, [bridge.topic]);
+});
+afterAll(async () => {
+  await bridge?.dispose();
+});
+
+test('a callback Kafka does not acknowledge in time gets 503 FAIL, and /readyz turns not ready', async () => {
+  const started = Date.now();
+  const res = await postCallback(bridge.callbackUrl, loadFixtures()[0]!.text);
+  const elapsed = Date.now() - started;
+  expect(res.status).toBe(503);
+  expect(await res.json()).toEqual({
+    ActionStatus: 'FAIL',
+    ErrorInfo: expect.stringMatching(/^Kafka did not acknowledge the callback/),
+    ErrorCode: 1,
+  });
+  expect(elapsed).toBeLessThan(1500);
+
+  // the stuck request makes the bridge not ready, with the reason
+  let ready: Response;
+  const deadline = Date.now() + 5000;
+  do {
+    ready = await fetch(`${bridge.adminUrl}/readyz`);
+  } while (ready.status === 200 && Date.now() < deadline);
+  expect(ready.status).toBe(503);
+  const body = (await ready.json()) as { checks: Record<string, string> };
+  expect(body.checks.kafka).toMatch(/^produce request unacknowledged for \d+ ms$/);
+  const metrics = await (await fetch(`${bridge.adminUrl}/metrics`)).text();
+  expect(metrics).toMatch(/tim_bridge_callbacks_refused_total\{reason="publish_timeout"\} 1/);
+
+  await ensureTopic(bridge.kafka, { topic: bridge.topic, numPartitions: 6, replicationFactor: 1 });
+  await expect(readTopic(bridge.kafka, bridge.topic, { atLeast: 1 })).resolves.toHaveLength(1);
+  expect((await fetch(`${bridge.adminUrl}/readyz`)).status).toBe(200);
+});
