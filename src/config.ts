@@ -28,6 +28,8 @@ const list = z.string().transform((v) =>
 
 const url = z.url('must be a URL').transform((v) => v.replace(/\/+$/, ''));
 
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name');
+
 interface VarSpec {
   schema: z.ZodType;
   /** The default as an environment string; undefined means "unset" (the value is then undefined). */
@@ -73,9 +75,14 @@ export const configSpec = {
     doc: 'Kafka client id.',
   },
   KAFKA_TOPIC: {
-    schema: z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name'),
+    schema: topicName,
     default: 'c2c.after-send-msg',
     doc: 'Topic the callbacks are published to. The Avro subject is `<topic>-value`.',
+  },
+  KAFKA_DLQ_TOPIC: {
+    schema: topicName,
+    default: 'c2c.after-send-msg.dlq',
+    doc: 'Dead-letter topic: authentic callbacks that fail validation, raw, with the reason in headers.',
   },
   KAFKA_CREATE_TOPIC: {
     schema: bool,
@@ -117,16 +124,117 @@ export const configSpec = {
     default: '65536',
     doc: 'Largest accepted callback body (a 12 KB merged message plus its envelope fits with room to spare).',
   },
+  KAFKA_SASL_MECHANISM: {
+    schema: z.enum(['none', 'plain', 'scram-sha-256', 'scram-sha-512']),
+    default: 'none',
+    doc: 'SASL mechanism for Kafka: `none`, `plain`, `scram-sha-256` or `scram-sha-512`.',
+  },
+  KAFKA_SASL_USERNAME: { schema: optionalString, default: undefined, doc: 'SASL username.' },
+  KAFKA_SASL_PASSWORD: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'SASL password.',
+    secret: true,
+  },
+  KAFKA_SSL: { schema: bool, default: 'false', doc: 'Connect to Kafka over TLS.' },
+  KAFKA_SSL_CA_FILE: {
+    schema: optionalString,
+    default: undefined,
+    doc: "PEM file of the CA(s) that signed the brokers' certificates (default: the system's).",
+  },
+  KAFKA_SSL_CERT_FILE: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'PEM client certificate (mutual TLS).',
+  },
+  KAFKA_SSL_KEY_FILE: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'PEM client private key (mutual TLS).',
+  },
+  KAFKA_SSL_KEY_PASSWORD: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'Passphrase of the client private key.',
+    secret: true,
+  },
+  KAFKA_SSL_REJECT_UNAUTHORIZED: {
+    schema: bool,
+    default: 'true',
+    doc: "Verify the brokers' certificates (only turn off against a test cluster).",
+  },
+  SCHEMA_REGISTRY_USERNAME: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'Schema registry basic-auth user.',
+  },
+  SCHEMA_REGISTRY_PASSWORD: {
+    schema: optionalString,
+    default: undefined,
+    doc: 'Schema registry basic-auth password.',
+    secret: true,
+  },
   TENCENT_SDKAPPIDS: {
     schema: list.pipe(z.array(z.string().regex(/^\d+$/, 'must be numeric SdkAppids'))),
     default: '',
-    doc: 'Comma-separated SdkAppids accepted; empty accepts any (development only).',
+    doc: 'Comma-separated SdkAppids accepted; any other gets 403. Empty accepts any (development only).',
   },
   TENCENT_CALLBACK_TOKEN: {
     schema: optionalString,
     default: undefined,
-    doc: 'Webhook authentication token set in the Chat console; when set, every callback must carry a valid `Sign` and `RequestTime`.',
+    doc: 'Webhook authentication token set in the Chat console; when set, every callback must carry a valid `Sign` and a fresh `RequestTime`, else 401.',
     secret: true,
+  },
+  TENCENT_CALLBACK_TOKEN_PREVIOUS: {
+    schema: list,
+    default: '',
+    doc: 'Comma-separated tokens still accepted during a token change-over (remove them once the console has the new one).',
+    secret: true,
+  },
+  SIGNATURE_WINDOW_SECONDS: {
+    schema: int(1, 3600),
+    default: '60',
+    doc: 'Largest accepted difference between `RequestTime` and the bridge clock, in seconds.',
+  },
+  ALLOW_UNAUTHENTICATED: {
+    schema: bool,
+    default: 'false',
+    doc: 'Allow `NODE_ENV=production` without `TENCENT_SDKAPPIDS` and without a token (logged and exported as a metric).',
+  },
+  NODE_ENV: {
+    schema: z.enum(['development', 'production', 'test']),
+    default: 'development',
+    doc: '`production` refuses to start without authentication (see `ALLOW_UNAUTHENTICATED`).',
+  },
+  SPOOL_ENABLED: {
+    schema: bool,
+    default: 'true',
+    doc: 'Keep callbacks that Kafka cannot acknowledge in time in a local durable spool (and reply OK) instead of answering 503.',
+  },
+  SPOOL_DIR: {
+    schema: z.string().min(1),
+    default: './spool',
+    doc: 'Directory of the spool (SQLite); on Kubernetes a volume that outlives the container.',
+  },
+  SPOOL_MAX_RECORDS: {
+    schema: int(1, 100_000_000),
+    default: '500000',
+    doc: 'Most records the spool holds; when full, callbacks get 503 and /readyz says not ready.',
+  },
+  SPOOL_MAX_BYTES: {
+    schema: int(1024, Number.MAX_SAFE_INTEGER),
+    default: '536870912',
+    doc: 'Most bytes of record values the spool holds (default 512 MiB).',
+  },
+  SHUTDOWN_GRACE_MS: {
+    schema: int(0, 600_000),
+    default: '15000',
+    doc: 'On SIGTERM, the longest the bridge takes to answer in-flight requests, spool what Kafka did not take and exit (keep below terminationGracePeriodSeconds).',
+  },
+  REQUEST_TIMEOUT_MS: {
+    schema: int(100, 600_000),
+    default: '10000',
+    doc: 'A request whose headers and body have not all arrived by then is dropped (slow clients).',
   },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -160,8 +268,46 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${name}=${shown}: ${why}`);
     }
   }
+  if (problems.length === 0) problems.push(...crossChecks(out as Config));
   if (problems.length > 0) throw new ConfigError(problems);
   return out as Config;
+}
+
+/** Rules that involve several variables. */
+function crossChecks(c: Config): string[] {
+  const problems: string[] = [];
+  if (c.KAFKA_SASL_MECHANISM !== 'none' && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
+    problems.push(
+      `KAFKA_SASL_MECHANISM=${c.KAFKA_SASL_MECHANISM} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`,
+    );
+  }
+  if (Boolean(c.KAFKA_SSL_CERT_FILE) !== Boolean(c.KAFKA_SSL_KEY_FILE)) {
+    problems.push('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)');
+  }
+  if (Boolean(c.SCHEMA_REGISTRY_USERNAME) !== Boolean(c.SCHEMA_REGISTRY_PASSWORD)) {
+    problems.push('SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together');
+  }
+  if (c.TENCENT_CALLBACK_TOKEN_PREVIOUS.length > 0 && !c.TENCENT_CALLBACK_TOKEN) {
+    problems.push(
+      'TENCENT_CALLBACK_TOKEN_PREVIOUS needs TENCENT_CALLBACK_TOKEN (the current token)',
+    );
+  }
+  if (
+    c.NODE_ENV === 'production' &&
+    c.TENCENT_SDKAPPIDS.length === 0 &&
+    !c.TENCENT_CALLBACK_TOKEN &&
+    !c.ALLOW_UNAUTHENTICATED
+  ) {
+    problems.push(
+      'NODE_ENV=production with neither TENCENT_SDKAPPIDS nor TENCENT_CALLBACK_TOKEN would accept callbacks from anyone: set them (see the README, Security), or set ALLOW_UNAUTHENTICATED=true if you mean it',
+    );
+  }
+  return problems;
+}
+
+/** Whether callbacks are accepted without any check of who sent them. */
+export function isUnauthenticated(c: Config): boolean {
+  return c.TENCENT_SDKAPPIDS.length === 0 && !c.TENCENT_CALLBACK_TOKEN;
 }
 
 /** The README's configuration table, generated from the schema above. */

@@ -25,21 +25,34 @@ export class BridgeError extends Error {
   readonly status: number;
   readonly reason: RefusalReason;
   readonly retriable: boolean;
+  /** The offending field, when one is to blame (`MsgBody[1].MsgContent.Latitude`). */
+  readonly field: string | undefined;
 
   constructor(
     message: string,
-    opts: { status: number; reason: RefusalReason; retriable?: boolean; cause?: unknown },
+    opts: {
+      status: number;
+      reason: RefusalReason;
+      retriable?: boolean;
+      cause?: unknown;
+      field?: string;
+    },
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'BridgeError';
     this.status = opts.status;
     this.reason = opts.reason;
     this.retriable = opts.retriable ?? false;
+    this.field = opts.field;
   }
 }
 
-export const invalid = (message: string): BridgeError =>
-  new BridgeError(message, { status: 400, reason: 'invalid' });
+export const invalid = (message: string, field?: string): BridgeError =>
+  new BridgeError(message, {
+    status: 400,
+    reason: 'invalid',
+    ...(field === undefined ? {} : { field }),
+  });
 
 export function isBridgeError(err: unknown): err is BridgeError {
   return err instanceof BridgeError;

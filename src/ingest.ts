@@ -1,9 +1,10 @@
-import { invalid } from './errors';
+import { BridgeError, isBridgeError } from './errors';
 import type { RecordEncoder } from './kafka/codec';
 import type { OutgoingRecord } from './kafka/publisher';
-import type { AfterSendMsgCallback } from './tencent/callback';
+import type { DeliveryOutcome } from './spool/delivery';
+import { SUPPORTED_COMMANDS } from './tencent/callback';
 import { parseJsonBody } from './tencent/parse';
-import type { CallbackQuery } from './tencent/query';
+import { parseCallbackQuery } from './tencent/query';
 import type { CallbackRecordMapper } from './tencent/record';
 import type { CallbackValidator } from './tencent/validate';
 
@@ -11,31 +12,72 @@ export interface IngestDeps {
   validate: CallbackValidator;
   mapper: CallbackRecordMapper;
   encoder: RecordEncoder;
-  publish: (record: OutgoingRecord) => Promise<void>;
+  topic: string;
+  dlqTopic: string;
+  /** Makes a record durable (Kafka or the spool); rejects when it cannot. */
+  deliver: (record: OutgoingRecord) => Promise<DeliveryOutcome>;
 }
 
 export interface IncomingCallback {
-  query: CallbackQuery;
+  /** The query as parsed by the HTTP layer (values may be strings or arrays). */
+  query: Record<string, unknown>;
+  /** The raw query string, kept with dead letters. */
+  rawQuery: string;
   body: Uint8Array;
   /** Unix milliseconds */
   receivedAt: number;
 }
 
+export type IngestResult =
+  | { outcome: DeliveryOutcome }
+  /** Refused, and kept raw in the dead-letter topic. */
+  | { outcome: 'dlq'; refusal: BridgeError };
+
 /** Header names on every record (values: the query's CallbackCommand and SdkAppid). */
 export const HEADER_COMMAND = 'CallbackCommand';
 export const HEADER_SDKAPPID = 'SdkAppid';
+/** Dead-letter headers. */
+export const DLQ_HEADERS = {
+  reason: 'dlq.reason',
+  error: 'dlq.error',
+  field: 'dlq.field',
+  query: 'dlq.query',
+  receivedAt: 'dlq.received-at',
+} as const;
 
 /**
- * The bridge's use case: a callback (already authenticated, query validated) becomes a record,
- * and the returned promise resolves once Kafka acknowledged it. Throws a BridgeError otherwise.
+ * The bridge's use case, for an authenticated request: the body becomes a record made durable
+ * (Kafka, or the spool when Kafka is slow). A body that is JSON but not a valid callback goes raw
+ * to the dead-letter topic and the result says why; a body that is not JSON is refused (thrown)
+ * and kept nowhere. Throws a BridgeError when the record cannot be made durable.
  */
 export function createIngest(deps: IngestDeps) {
-  return async function ingest(incoming: IncomingCallback): Promise<AfterSendMsgCallback> {
-    const { query } = incoming;
-    const callback = deps.validate(parseJsonBody(incoming.body));
+  return async function ingest(incoming: IncomingCallback): Promise<IngestResult> {
+    const json = parseJsonBody(incoming.body); // not JSON: thrown, never stored
+    let record: OutgoingRecord;
+    try {
+      record = toRecord(json, incoming);
+    } catch (err) {
+      if (!isBridgeError(err) || err.status !== 400) throw err;
+      await deps.deliver(deadLetter(json, incoming, err));
+      return { outcome: 'dlq', refusal: err };
+    }
+    return { outcome: await deps.deliver(record) };
+  };
+
+  function toRecord(json: unknown, incoming: IncomingCallback): OutgoingRecord {
+    const query = parseCallbackQuery(incoming.query);
+    if (!SUPPORTED_COMMANDS.has(query.CallbackCommand)) {
+      throw new BridgeError(
+        `unsupported CallbackCommand ${JSON.stringify(query.CallbackCommand)}: this endpoint takes ${[...SUPPORTED_COMMANDS].join(', ')}`,
+        { status: 400, reason: 'unsupported_command' },
+      );
+    }
+    const callback = deps.validate(json);
     if (callback.CallbackCommand !== query.CallbackCommand) {
-      throw invalid(
+      throw new BridgeError(
         `CallbackCommand in the body (${JSON.stringify(callback.CallbackCommand)}) does not match the query's (${JSON.stringify(query.CallbackCommand)})`,
+        { status: 400, reason: 'invalid', field: 'CallbackCommand' },
       );
     }
     const record = deps.mapper.toRecord(callback, {
@@ -44,13 +86,30 @@ export function createIngest(deps: IngestDeps) {
       ClientIP: query.ClientIP ?? null,
       ReceivedAt: incoming.receivedAt,
     });
-    await deps.publish({
+    return {
+      topic: deps.topic,
       key: callback.To_Account,
       value: deps.encoder.encode(record),
       headers: { [HEADER_COMMAND]: query.CallbackCommand, [HEADER_SDKAPPID]: query.SdkAppid },
-    });
-    return callback;
-  };
+    };
+  }
+
+  function deadLetter(json: unknown, incoming: IncomingCallback, err: BridgeError): OutgoingRecord {
+    const to = (json as { To_Account?: unknown } | null)?.To_Account;
+    const headers: Record<string, string> = {
+      [DLQ_HEADERS.reason]: err.reason,
+      [DLQ_HEADERS.error]: err.message,
+      [DLQ_HEADERS.query]: incoming.rawQuery,
+      [DLQ_HEADERS.receivedAt]: String(incoming.receivedAt),
+    };
+    if (err.field !== undefined) headers[DLQ_HEADERS.field] = err.field;
+    return {
+      topic: deps.dlqTopic,
+      key: typeof to === 'string' ? to : null,
+      value: Buffer.from(incoming.body),
+      headers,
+    };
+  }
 }
 
 export type Ingest = ReturnType<typeof createIngest>;

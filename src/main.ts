@@ -1,26 +1,31 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, loadConfig, type Config } from './config';
+import type { Registry } from 'prom-client';
+import { ConfigError, isUnauthenticated, loadConfig, type Config } from './config';
 import { createAdminApp, type HealthCheck } from './http/admin-app';
 import { createCallbackApp } from './http/callback-app';
 import { createIngest } from './ingest';
 import { ensureTopic } from './kafka/admin';
 import { createKafka } from './kafka/client';
 import { avroType, createEncoder } from './kafka/codec';
+import { kafkaSecurity, registryOptions } from './kafka/from-config';
 import { BatchingPublisher } from './kafka/publisher';
 import { Registry as SchemaRegistry } from './kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from './observability/logger';
 import { createBridgeMetrics, createMetricsRegistry } from './observability/metrics';
 import { loadSchema } from './schemas';
-import { buildSchemaModel } from './tencent/schema-model';
+import { Delivery } from './spool/delivery';
+import { Spool } from './spool/spool';
+import type { AuthPolicy } from './tencent/authenticate';
 import { createRecordMapper } from './tencent/record';
+import { buildSchemaModel } from './tencent/schema-model';
 import { createCallbackValidator } from './tencent/validate';
-import type { Registry } from 'prom-client';
 
 /**
- * The composition root: config -> dependencies -> servers. `startBridge` is also what the
- * component and integration tests start, so they run exactly what production runs.
+ * The composition root: config -> dependencies -> servers, and the process's signals.
+ * `startBridge` is also what the component and integration tests start, so they run exactly
+ * what production runs.
  */
 
 export interface RunningBridge {
@@ -29,23 +34,35 @@ export interface RunningBridge {
   adminUrl: string;
   metricsRegistry: Registry;
   schemaId: number;
-  /** Graceful stop: not ready, no new connections, in-flight requests answered, producer closed. */
+  /**
+   * Graceful stop within SHUTDOWN_GRACE_MS: not ready, no new connections, every in-flight
+   * request answered (Kafka or spool), the spool closed, the producer closed.
+   */
   stop(): Promise<void>;
 }
+
+const KAFKA_RETRY_MS = 2000;
 
 export async function startBridge(config: Config, logger: Logger): Promise<RunningBridge> {
   const metricsRegistry = createMetricsRegistry();
   const metrics = createBridgeMetrics(metricsRegistry);
-  const state = { schemaId: undefined as number | undefined, stopping: false };
+  const state = { schemaId: undefined as number | undefined, stopping: false, kafkaReady: false };
+
+  if (isUnauthenticated(config)) {
+    metrics.unauthenticatedMode.set(1);
+    logger.warn(
+      'callbacks are accepted from anyone: set TENCENT_SDKAPPIDS and TENCENT_CALLBACK_TOKEN (README, Security)',
+    );
+  }
 
   const kafka = createKafka({
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID,
     logger,
+    ...kafkaSecurity(config),
   });
   const publisher = new BatchingPublisher({
     kafka,
-    topic: config.KAFKA_TOPIC,
     maxBatchRecords: config.BATCH_MAX_RECORDS,
     maxWaitMs: config.BATCH_MAX_WAIT_MS,
     timeoutMs: config.PUBLISH_TIMEOUT_MS,
@@ -68,13 +85,54 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     },
   });
 
+  const spool = config.SPOOL_ENABLED
+    ? new Spool({
+        dir: config.SPOOL_DIR,
+        maxRecords: config.SPOOL_MAX_RECORDS,
+        maxBytes: config.SPOOL_MAX_BYTES,
+      })
+    : undefined;
+  if (spool && spool.records > 0) {
+    logger.info(
+      { records: spool.records, bytes: spool.bytes },
+      'the spool holds records from an earlier run',
+    );
+  }
+  const delivery = new Delivery({
+    publisher,
+    spool,
+    logger,
+    events: {
+      drained: (n) => metrics.spoolDrained.inc(n),
+      drainFailed: (err) => {
+        metrics.spoolDrainFailures.inc();
+        logger.warn({ err: err.message }, 'spool drain step failed; retrying');
+      },
+    },
+  });
+  const collectors: (() => void)[] = [];
+  if (spool) {
+    collectors.push(() => {
+      metrics.spoolRecords.set(spool.records);
+      metrics.spoolBytes.set(spool.bytes);
+      metrics.spoolOldestAge.set(spool.oldestAgeMs() / 1000);
+      metrics.spoolCapacityRatio.set(
+        Math.max(spool.records / config.SPOOL_MAX_RECORDS, spool.bytes / config.SPOOL_MAX_BYTES),
+      );
+    });
+  }
+
   const readiness: HealthCheck[] = [
     { name: 'shutdown', check: () => (state.stopping ? 'shutting down' : undefined) },
-    { name: 'kafka', check: () => publisher.health() },
     {
       name: 'schema',
       check: () => (state.schemaId === undefined ? 'schema id not known yet' : undefined),
     },
+    {
+      name: 'kafka',
+      check: () => (state.kafkaReady ? publisher.health() : 'not connected to Kafka yet'),
+    },
+    { name: 'spool', check: () => (spool?.isFull ? 'spool is full' : undefined) },
   ];
   const adminServer = await listen(
     createAdminApp({
@@ -86,14 +144,45 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     config.ADMIN_HOST,
   );
 
-  let callbackServer: Server | undefined;
+  /** Topics and producer; with a spool, the bridge also starts (spooling) while Kafka is away. */
+  const connectKafka = async (): Promise<void> => {
+    for (const topic of [config.KAFKA_TOPIC, config.KAFKA_DLQ_TOPIC]) {
+      if (!config.KAFKA_CREATE_TOPIC) break;
+      const t = await ensureTopic(kafka, {
+        topic,
+        numPartitions: config.KAFKA_TOPIC_PARTITIONS,
+        replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR,
+      });
+      logger.info({ topic, ...t }, t.created ? 'topic created' : 'topic exists');
+    }
+    await publisher.connect();
+    state.kafkaReady = true;
+    delivery.start();
+  };
+  let kafkaRetry: NodeJS.Timeout | undefined;
+  const keepConnecting = (): void => {
+    kafkaRetry = setTimeout(() => {
+      connectKafka().catch((err: unknown) => {
+        logger.warn(
+          { err: (err as Error).message },
+          'Kafka still unreachable; callbacks go to the spool',
+        );
+        if (!state.stopping) keepConnecting();
+      });
+    }, KAFKA_RETRY_MS);
+  };
+
+  let callbackServer: Server;
   try {
     const schema = loadSchema();
     const model = buildSchemaModel(schema);
     const subject = `${config.KAFKA_TOPIC}-value`;
-    const registry = new SchemaRegistry({ url: config.SCHEMA_REGISTRY_URL });
     try {
-      state.schemaId = await registry.register(subject, schema, 'BACKWARD');
+      state.schemaId = await new SchemaRegistry(registryOptions(config)).register(
+        subject,
+        schema,
+        'BACKWARD',
+      );
       metrics.registryRequests.inc({ result: 'ok' });
     } catch (err) {
       metrics.registryRequests.inc({ result: 'error' });
@@ -104,58 +193,80 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     }
     logger.info({ subject, schemaId: state.schemaId }, 'schema registered');
 
-    if (config.KAFKA_CREATE_TOPIC) {
-      const topic = await ensureTopic(kafka, {
-        topic: config.KAFKA_TOPIC,
-        numPartitions: config.KAFKA_TOPIC_PARTITIONS,
-        replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR,
-      });
-      logger.info(
-        { topic: config.KAFKA_TOPIC, ...topic },
-        topic.created ? 'topic created' : 'topic exists',
+    try {
+      await connectKafka();
+    } catch (err) {
+      if (!spool) throw err;
+      logger.warn(
+        { err: (err as Error).message },
+        'Kafka unreachable at start; callbacks go to the spool',
       );
+      keepConnecting();
     }
-    await publisher.connect();
 
+    const auth: AuthPolicy = {
+      sdkAppIds: new Set(config.TENCENT_SDKAPPIDS),
+      signature: config.TENCENT_CALLBACK_TOKEN
+        ? {
+            tokens: [config.TENCENT_CALLBACK_TOKEN, ...config.TENCENT_CALLBACK_TOKEN_PREVIOUS],
+            windowSeconds: config.SIGNATURE_WINDOW_SECONDS,
+          }
+        : undefined,
+    };
     const ingest = createIngest({
       validate: createCallbackValidator(model),
       mapper: createRecordMapper(model),
       encoder: createEncoder(avroType(schema), state.schemaId),
-      publish: (record) => publisher.publish(record),
+      topic: config.KAFKA_TOPIC,
+      dlqTopic: config.KAFKA_DLQ_TOPIC,
+      deliver: (record) => delivery.deliver(record),
     });
     const app = createCallbackApp({
       ingest,
+      auth,
       metrics,
       logger,
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
+      isStopping: () => state.stopping,
     });
-    callbackServer = await listen(app, config.PORT, config.HOST);
+    callbackServer = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
   } catch (err) {
+    clearTimeout(kafkaRetry);
     await close(adminServer);
-    await publisher.close().catch(() => undefined);
+    await publisher.close(0).catch(() => undefined);
+    spool?.close();
     throw err;
   }
 
   const server = callbackServer;
-  logger.info(
-    {
-      port: (server.address() as AddressInfo).port,
-      adminPort: (adminServer.address() as AddressInfo).port,
-    },
-    'bridge ready',
-  );
+  const port = (server.address() as AddressInfo).port;
+  const adminPort = (adminServer.address() as AddressInfo).port;
+  logger.info({ port, adminPort }, 'bridge ready');
   return {
     config,
-    callbackUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/callback`,
-    adminUrl: `http://127.0.0.1:${(adminServer.address() as AddressInfo).port}`,
+    callbackUrl: `http://127.0.0.1:${port}/callback`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     metricsRegistry,
     schemaId: state.schemaId,
     async stop() {
+      const deadline = Date.now() + config.SHUTDOWN_GRACE_MS;
       state.stopping = true;
-      await close(server);
-      await publisher.close();
+      clearTimeout(kafkaRetry);
+      // no new connections; replies now close theirs; wait for every in-flight request
+      const answered = close(server);
+      const inTime = await Promise.race([
+        answered.then(() => true),
+        sleep(Math.max(0, deadline - Date.now() - 1000)).then(() => false),
+      ]);
+      if (!inTime) {
+        logger.warn('grace period ending: closing the remaining connections');
+        server.closeAllConnections();
+      }
+      await delivery.stop();
+      await publisher.close(Math.max(0, deadline - Date.now() - 500));
+      spool?.close();
       await close(adminServer);
-      logger.info('bridge stopped');
+      logger.info({ spooled: spool?.records ?? 0 }, 'bridge stopped');
     },
   };
 }
@@ -164,8 +275,16 @@ async function listen(
   app: (req: never, res: never) => void,
   port: number,
   host: string,
+  requestTimeoutMs?: number,
 ): Promise<Server> {
   const server = createServer(app as Parameters<typeof createServer>[1]);
+  if (requestTimeoutMs !== undefined) {
+    // slow clients: headers and body must arrive in time; idle keep-alive sockets are kept
+    // a little longer than Tencent's client would wait for us
+    server.requestTimeout = requestTimeoutMs;
+    server.headersTimeout = requestTimeoutMs;
+    server.keepAliveTimeout = 65000;
+  }
   server.listen(port, host);
   await once(server, 'listening');
   return server;
@@ -177,6 +296,8 @@ function close(server: Server): Promise<void> {
     server.closeIdleConnections();
   });
 }
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 async function main(): Promise<void> {
   let config: Config;
@@ -201,11 +322,16 @@ async function main(): Promise<void> {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
+      // the spool is SQLite in WAL mode: stopping here loses no committed record
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'stopping');
+    logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'stopping');
+    setTimeout(() => {
+      logger.error('grace period exceeded: exiting');
+      process.exit(1);
+    }, config.SHUTDOWN_GRACE_MS + 1000).unref();
     bridge.stop().then(
       () => process.exit(0),
       (err: unknown) => {

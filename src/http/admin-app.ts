@@ -9,6 +9,8 @@ export interface HealthCheck {
 
 export interface AdminAppDeps {
   registry: Registry;
+  /** Called before each scrape, to set gauges read from elsewhere (the spool's depth). */
+  collectors?: (() => void)[];
   /** Readiness checks, all of which must pass for /readyz to answer 200. */
   readiness: HealthCheck[];
   onReadiness?(ready: boolean): void;
@@ -37,6 +39,7 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
   });
 
   app.get('/metrics', async (_req, res) => {
+    for (const collect of deps.collectors ?? []) collect();
     res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
 

@@ -5,14 +5,19 @@ import type { Ingest } from '../ingest';
 import type { Logger } from '../observability/logger';
 import type { BridgeMetrics } from '../observability/metrics';
 import { platformLabel } from '../observability/platform';
-import { parseCallbackQuery } from '../tencent/query';
+import { authenticate, type AuthPolicy } from '../tencent/authenticate';
+import { SUPPORTED_COMMANDS } from '../tencent/callback';
 import { OK_REPLY, failReply } from '../tencent/reply';
 
 export interface CallbackAppDeps {
   ingest: Ingest;
+  auth: AuthPolicy;
   metrics: BridgeMetrics;
   logger: Logger;
   bodyLimitBytes: number;
+  /** True once shutdown began: replies then close their connection. */
+  isStopping: () => boolean;
+  now?: () => number;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -35,6 +40,7 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
       { requestId, reason: err.reason, status: err.status, retriable: err.retriable },
       `callback refused: ${err.message}`,
     );
+    if (deps.isStopping()) res.set('Connection', 'close');
     res.status(err.status).type(JSON_TYPE).send(failReply(err.message));
   };
 
@@ -53,19 +59,39 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
     next();
   });
 
+  const now = deps.now ?? Date.now;
+
+  // who is asking is settled from the query alone, before the body is read
+  const authenticated = (req: Request, _res: Response, next: NextFunction): void => {
+    authenticate(req.query as Record<string, unknown>, deps.auth, now());
+    next();
+  };
+
   app.post(
     '/callback',
+    authenticated,
     express.raw({ type: () => true, limit: deps.bodyLimitBytes }),
     async (req: Request, res: Response) => {
-      const receivedAt = Date.now();
-      const query = parseCallbackQuery(req.query as Record<string, unknown>);
+      const receivedAt = now();
+      const query = req.query as Record<string, unknown>;
       metrics.received.inc({
-        command: query.CallbackCommand,
-        platform: platformLabel(query.OptPlatform),
+        command:
+          typeof query.CallbackCommand === 'string' ? commandLabel(query.CallbackCommand) : 'none',
+        platform: platformLabel(
+          typeof query.OptPlatform === 'string' ? query.OptPlatform : undefined,
+        ),
       });
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      await deps.ingest({ query, body, receivedAt });
-      metrics.accepted.inc({ outcome: 'kafka' });
+      const rawQuery = req.originalUrl.includes('?')
+        ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1)
+        : '';
+      if (deps.isStopping()) res.set('Connection', 'close');
+      const result = await deps.ingest({ query, rawQuery, body, receivedAt });
+      metrics.accepted.inc({ outcome: result.outcome });
+      if (result.outcome === 'dlq') {
+        refuse(req, res, result.refusal);
+        return;
+      }
       res.status(200).type(JSON_TYPE).send(OK_REPLY);
     },
   );
@@ -98,6 +124,11 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
   });
 
   return app;
+}
+
+/** CallbackCommand as a bounded metric label. */
+function commandLabel(command: string): string {
+  return SUPPORTED_COMMANDS.has(command) ? command : 'other';
 }
 
 /** body-parser's errors and anything unexpected, as BridgeErrors. */

@@ -1,7 +1,27 @@
-import { Kafka, logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Kafka, logLevel, type LogEntry, type SASLOptions, type logCreator } from 'kafkajs';
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../observability/logger';
 
-export interface KafkaOptions {
+export interface KafkaSecurity {
+  sasl?: {
+    mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+    username: string;
+    password: string;
+  };
+  /** TLS: true for the system CAs, or files for a private CA and mutual TLS. */
+  ssl?:
+    | boolean
+    | {
+        caFile?: string;
+        certFile?: string;
+        keyFile?: string;
+        keyPassword?: string;
+        rejectUnauthorized?: boolean;
+      };
+}
+
+export interface KafkaOptions extends KafkaSecurity {
   brokers: string[];
   clientId: string;
   logger: Logger;
@@ -23,10 +43,24 @@ function kafkaLogCreator(logger: Logger): logCreator {
     };
 }
 
+function tlsOptions(ssl: KafkaSecurity['ssl']): boolean | ConnectionOptions | undefined {
+  if (ssl === undefined || typeof ssl === 'boolean') return ssl;
+  return {
+    ...(ssl.caFile ? { ca: [readFileSync(ssl.caFile, 'utf8')] } : {}),
+    ...(ssl.certFile ? { cert: readFileSync(ssl.certFile, 'utf8') } : {}),
+    ...(ssl.keyFile ? { key: readFileSync(ssl.keyFile, 'utf8') } : {}),
+    ...(ssl.keyPassword ? { passphrase: ssl.keyPassword } : {}),
+    rejectUnauthorized: ssl.rejectUnauthorized ?? true,
+  };
+}
+
 export function createKafka(opts: KafkaOptions): Kafka {
+  const ssl = tlsOptions(opts.ssl);
   return new Kafka({
     clientId: opts.clientId,
     brokers: opts.brokers,
+    ...(ssl === undefined ? {} : { ssl }),
+    ...(opts.sasl ? { sasl: opts.sasl as SASLOptions } : {}),
     logLevel: logLevel.WARN,
     logCreator: kafkaLogCreator(opts.logger),
     connectionTimeout: 3000,

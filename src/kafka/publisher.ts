@@ -2,8 +2,9 @@ import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import { BridgeError } from '../errors';
 
 export interface OutgoingRecord {
+  topic: string;
   /** UTF-8 string key: partitioned with Java's murmur2 (KafkaJS's DefaultPartitioner). */
-  key: string;
+  key: string | null;
   value: Buffer;
   headers: Record<string, string>;
 }
@@ -17,17 +18,17 @@ export interface PublisherEvents {
 
 export interface PublisherOptions {
   kafka: Kafka;
-  topic: string;
   /** Most records in one produce request. */
   maxBatchRecords: number;
   /** Longest a record waits for others to share its request when nothing is in flight. */
   maxWaitMs: number;
-  /** A publish not acknowledged within this many ms is rejected (retriable, 503). */
+  /** A publish not acknowledged within this many ms is rejected (retriable, 503) by default. */
   timeoutMs: number;
   events?: PublisherEvents;
 }
 
 interface Pending {
+  topic: string;
   message: Message;
   deadline: number;
   settled: boolean;
@@ -95,7 +96,12 @@ export class BatchingPublisher {
     this.sweeper.unref();
   }
 
-  publish(record: OutgoingRecord): Promise<void> {
+  /**
+   * Resolves once Kafka acknowledged the record. Rejects with a retriable BridgeError when it
+   * was not acknowledged within the timeout; then every record queued behind it is rejected
+   * too, in order, so that a caller who keeps them elsewhere (the spool) keeps their order.
+   */
+  publish(record: OutgoingRecord, timeoutMs = this.opts.timeoutMs): Promise<void> {
     if (this.closed) {
       return Promise.reject(
         new BridgeError('the bridge is shutting down', {
@@ -107,8 +113,9 @@ export class BatchingPublisher {
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
+        topic: record.topic,
         message: { key: record.key, value: record.value, headers: record.headers },
-        deadline: Date.now() + this.opts.timeoutMs,
+        deadline: Date.now() + timeoutMs,
         settled: false,
         resolve,
         reject,
@@ -129,10 +136,7 @@ export class BatchingPublisher {
     this.inFlight = batch;
     const started = process.hrtime.bigint();
     this.producer
-      .sendBatch({
-        acks: -1,
-        topicMessages: [{ topic: this.opts.topic, messages: batch.map((p) => p.message) }],
-      })
+      .sendBatch({ acks: -1, topicMessages: byTopic(batch) })
       .then(
         () => {
           for (const p of batch) settle(p);
@@ -141,13 +145,13 @@ export class BatchingPublisher {
             Number(process.hrtime.bigint() - started) / 1e9,
           );
         },
-        (err: Error) => {
+        (err: Error & { retriable?: boolean }) => {
           const failure = new BridgeError(
             `Kafka did not acknowledge the callback: ${err.message}`,
             {
               status: 503,
               reason: 'kafka_unavailable',
-              retriable: true,
+              retriable: err.retriable !== false,
               cause: err,
             },
           );
@@ -163,20 +167,23 @@ export class BatchingPublisher {
       });
   }
 
-  /** Rejects what waited past its deadline; a record already sent may still land (at-least-once). */
+  /**
+   * Rejects what waited past its deadline: late records of the request in flight (they may still
+   * land: at-least-once), and when the oldest queued record is late, the whole queue, in order.
+   */
   private sweep(): void {
     const now = Date.now();
-    let expired = 0;
-    while (expired < this.queue.length && (this.queue[expired] as Pending).deadline <= now)
-      expired++;
-    const timedOut = this.queue.splice(0, expired);
     const late = this.inFlight.filter((p) => !p.settled && p.deadline <= now);
-    if (timedOut.length + late.length === 0) return;
-    const failure = new BridgeError(
-      `Kafka did not acknowledge the callback within ${this.opts.timeoutMs} ms`,
-      { status: 503, reason: 'publish_timeout', retriable: true },
-    );
-    for (const p of [...timedOut, ...late]) settle(p, failure);
+    const head = this.queue[0];
+    const queued = head !== undefined && head.deadline <= now ? this.queue.splice(0) : [];
+    if (late.length + queued.length === 0) return;
+    const failure = new BridgeError(`Kafka did not acknowledge the callback in time`, {
+      status: 503,
+      reason: 'publish_timeout',
+      retriable: true,
+    });
+    for (const p of late) settle(p, failure);
+    for (const p of queued) settle(p, failure);
   }
 
   private setConnected(connected: boolean): void {
@@ -203,6 +210,17 @@ export class BatchingPublisher {
     clearInterval(this.sweeper);
     await this.producer.disconnect();
   }
+}
+
+/** Records grouped by topic, in their order within each topic. */
+function byTopic(batch: Pending[]): { topic: string; messages: Message[] }[] {
+  const groups = new Map<string, Message[]>();
+  for (const p of batch) {
+    const messages = groups.get(p.topic);
+    if (messages) messages.push(p.message);
+    else groups.set(p.topic, [p.message]);
+  }
+  return [...groups].map(([topic, messages]) => ({ topic, messages }));
 }
 
 function settle(p: Pending, err?: BridgeError): void {

@@ -70,6 +70,41 @@ export function createBridgeMetrics(registry: Registry) {
       labelNames: ['result'] as const,
       registers,
     }),
+    spoolRecords: new Gauge({
+      name: `${p}spool_records`,
+      help: 'Records in the local spool, waiting for Kafka.',
+      registers,
+    }),
+    spoolBytes: new Gauge({
+      name: `${p}spool_bytes`,
+      help: 'Bytes of record values in the local spool.',
+      registers,
+    }),
+    spoolOldestAge: new Gauge({
+      name: `${p}spool_oldest_record_age_seconds`,
+      help: 'Age of the oldest record in the spool (0 when empty).',
+      registers,
+    }),
+    spoolCapacityRatio: new Gauge({
+      name: `${p}spool_usage_ratio`,
+      help: 'How full the spool is: the larger of records/limit and bytes/limit (0 to 1).',
+      registers,
+    }),
+    spoolDrained: new Counter({
+      name: `${p}spool_drained_records_total`,
+      help: 'Records moved from the spool to Kafka.',
+      registers,
+    }),
+    spoolDrainFailures: new Counter({
+      name: `${p}spool_drain_failures_total`,
+      help: 'Drain steps that Kafka did not acknowledge (retried with backoff).',
+      registers,
+    }),
+    unauthenticatedMode: new Gauge({
+      name: `${p}unauthenticated_mode`,
+      help: '1 when callbacks are accepted without any SdkAppid or signature check.',
+      registers,
+    }),
     ready: new Gauge({
       name: `${p}ready`,
       help: '1 when the bridge reports ready (see /readyz), else 0.',

@@ -34,12 +34,6 @@ describe("Tencent's query string", () => {
       'invalid',
       'query parameter CallbackCommand is required',
     ],
-    [
-      { ...base, CallbackCommand: 'C2C.CallbackBeforeSendMsg' },
-      400,
-      'unsupported_command',
-      'unsupported CallbackCommand "C2C.CallbackBeforeSendMsg": this endpoint takes C2C.CallbackAfterSendMsg',
-    ],
     [{ ...base, contenttype: 'xml' }, 400, 'invalid', 'query parameter contenttype must be json'],
     [
       { ...base, ClientIP: 'x'.repeat(300) },

@@ -1,5 +1,4 @@
-import { BridgeError, invalid } from '../errors';
-import { SUPPORTED_COMMANDS } from './callback';
+import { invalid } from '../errors';
 
 /** Tencent's query string, read by name (its order differs between callbacks). */
 export interface CallbackQuery {
@@ -38,12 +37,6 @@ export function parseCallbackQuery(query: Record<string, unknown>): CallbackQuer
   if (!/^\d{1,20}$/.test(SdkAppid)) throw invalid('query parameter SdkAppid must be a number');
   const CallbackCommand = one(query, 'CallbackCommand');
   if (CallbackCommand === undefined) throw invalid('query parameter CallbackCommand is required');
-  if (!SUPPORTED_COMMANDS.has(CallbackCommand)) {
-    throw new BridgeError(
-      `unsupported CallbackCommand ${JSON.stringify(CallbackCommand)}: this endpoint takes ${[...SUPPORTED_COMMANDS].join(', ')}`,
-      { status: 400, reason: 'unsupported_command' },
-    );
-  }
   const contenttype = one(query, 'contenttype');
   if (contenttype !== undefined && contenttype.toLowerCase() !== 'json') {
     throw invalid('query parameter contenttype must be json');

@@ -82,7 +82,8 @@ export function createCallbackValidator(model: SchemaModel): CallbackValidator {
   const validate: ValidateFunction = ajv.compile(callbackJsonSchema(model));
   return (body) => {
     if (validate(body)) return body as AfterSendMsgCallback;
-    throw invalid(describeErrors(validate.errors ?? []));
+    const { message, field } = describeErrors(validate.errors ?? []);
+    throw invalid(message, field);
   };
 }
 
@@ -109,10 +110,18 @@ const A_TYPE: Record<string, string> = {
   boolean: 'a boolean',
 };
 
-function describeErrors(errors: ErrorObject[]): string {
+function describeErrors(errors: ErrorObject[]): { message: string; field?: string } {
   // with if/then, the first error is the nested one; the "must match then" wrapper adds nothing
   const e = errors.find((x) => x.keyword !== 'if') ?? errors[0];
-  if (e === undefined) return 'body is invalid';
+  if (e === undefined) return { message: 'body is invalid' };
+  const field =
+    e.keyword === 'required'
+      ? fieldPath(e.instancePath, String(e.params.missingProperty))
+      : fieldPath(e.instancePath);
+  return { message: describe(e), ...(field === '' ? {} : { field }) };
+}
+
+function describe(e: ErrorObject): string {
   const path = fieldPath(e.instancePath) || 'body';
   switch (e.keyword) {
     case 'required':

@@ -4,14 +4,17 @@ import { postCallback, startTestBridge, type TestBridge } from '../support/bridg
 import { loadFixtures } from '../support/fixtures';
 
 /**
- * When Kafka cannot acknowledge in time, the reply is a 503 FAIL well before Tencent's 2 s, and
+ * Without the spool, when Kafka cannot acknowledge in time, the reply is a 503 FAIL well before Tencent's 2 s, and
  * readiness says why. Made real by deleting the bridge's topic under it: the producer keeps
  * retrying (it never gives up on an idempotent batch) and nothing acknowledges. Once the topic
  * is back, the batch lands (late: its reply was the FAIL, at-least-once) and readiness returns.
  */
 let bridge: TestBridge;
 beforeAll(async () => {
-  bridge = await startTestBridge('unavailable', { PUBLISH_TIMEOUT_MS: '300' });
+  bridge = await startTestBridge('unavailable', {
+    PUBLISH_TIMEOUT_MS: '300',
+    SPOOL_ENABLED: 'false',
+  });
   await deleteTopics(bridge.kafka, [bridge.topic]);
 });
 afterAll(async () => {

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config';
 import { createKafka, type Kafka } from '../../src/kafka/client';
 import { deleteTopics } from '../../src/kafka/admin';
@@ -32,6 +35,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 
 export interface TestBridge extends RunningBridge {
   topic: string;
+  dlqTopic: string;
+  spoolDir: string;
   kafka: Kafka;
   /** Stops the bridge and deletes its topic. */
   dispose(): Promise<void>;
@@ -43,7 +48,17 @@ export async function startTestBridge(
   overrides: Record<string, string> = {},
 ): Promise<TestBridge> {
   const topic = uniqueTopic(name);
-  const bridge = await startBridge(testConfig({ KAFKA_TOPIC: topic, ...overrides }), logger);
+  const dlqTopic = `${topic}.dlq`;
+  const spoolDir = overrides.SPOOL_DIR ?? mkdtempSync(join(tmpdir(), 'tim-spool-'));
+  const bridge = await startBridge(
+    testConfig({
+      KAFKA_TOPIC: topic,
+      KAFKA_DLQ_TOPIC: dlqTopic,
+      SPOOL_DIR: spoolDir,
+      ...overrides,
+    }),
+    logger,
+  );
   const kafka = createKafka({
     brokers: KAFKA_BROKERS.split(','),
     clientId: `test-${name}`,
@@ -52,10 +67,13 @@ export async function startTestBridge(
   return {
     ...bridge,
     topic,
+    dlqTopic,
+    spoolDir,
     kafka,
     async dispose() {
       await bridge.stop();
-      await deleteTopics(kafka, [topic]).catch(() => undefined);
+      await deleteTopics(kafka, [topic, dlqTopic]).catch(() => undefined);
+      if (overrides.SPOOL_DIR === undefined) rmSync(spoolDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,0 +1,215 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { BridgeError } from '../errors';
+import type { OutgoingRecord } from '../kafka/publisher';
+
+export interface SpoolOptions {
+  dir: string;
+  maxRecords: number;
+  maxBytes: number;
+}
+
+export interface SpooledRecord extends OutgoingRecord {
+  id: number;
+  spooledAt: number;
+}
+
+interface PendingWrite {
+  record: OutgoingRecord;
+  bytes: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export const SPOOL_FILE = 'spool.sqlite';
+
+/**
+ * A durable local buffer of Kafka records, for when Kafka cannot take them in time: SQLite (Node's
+ * built-in `node:sqlite`) in WAL mode with `synchronous=FULL`, so a committed append survives a
+ * process crash or power loss. Appends are group-committed: every append of one event-loop turn
+ * shares one transaction (one fsync), and each append's promise resolves only after that commit.
+ * Rows are read back oldest first and deleted once Kafka acknowledged them.
+ */
+export class Spool {
+  private readonly db: DatabaseSync;
+  private readonly insert: StatementSync;
+  private readonly selectOldest: StatementSync;
+  private readonly deleteUpTo: StatementSync;
+  private pending: PendingWrite[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private _records = 0;
+  private _bytes = 0;
+  private _oldestAt: number | undefined;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly opts: SpoolOptions) {
+    mkdirSync(opts.dir, { recursive: true });
+    this.db = new DatabaseSync(join(opts.dir, SPOOL_FILE));
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA synchronous = FULL;
+      CREATE TABLE IF NOT EXISTS records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic TEXT NOT NULL,
+        key TEXT,
+        value BLOB NOT NULL,
+        headers TEXT NOT NULL,
+        spooled_at INTEGER NOT NULL
+      );`);
+    this.insert = this.db.prepare(
+      'INSERT INTO records (topic, key, value, headers, spooled_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.selectOldest = this.db.prepare(
+      'SELECT id, topic, key, value, headers, spooled_at FROM records ORDER BY id LIMIT ?',
+    );
+    this.deleteUpTo = this.db.prepare('DELETE FROM records WHERE id <= ?');
+    const stats = this.db
+      .prepare(
+        'SELECT count(*) AS n, coalesce(sum(length(value)), 0) AS b, min(spooled_at) AS t FROM records',
+      )
+      .get() as { n: number; b: number; t: number | null };
+    this._records = stats.n;
+    this._bytes = stats.b;
+    this._oldestAt = stats.t ?? undefined;
+  }
+
+  /** Records committed to disk. */
+  get records(): number {
+    return this._records;
+  }
+
+  /** Bytes of record values committed to disk. */
+  get bytes(): number {
+    return this._bytes;
+  }
+
+  /** Nothing committed and nothing being written: the cheap check of the normal path. */
+  get isEmpty(): boolean {
+    return this._records === 0 && this.pending.length === 0;
+  }
+
+  get isFull(): boolean {
+    return (
+      this._records + this.pending.length >= this.opts.maxRecords ||
+      this._bytes + this.pendingBytes >= this.opts.maxBytes
+    );
+  }
+
+  /** Age of the oldest spooled record in ms (0 when empty). */
+  oldestAgeMs(now = Date.now()): number {
+    return this._oldestAt === undefined ? 0 : Math.max(0, now - this._oldestAt);
+  }
+
+  /** Called after every commit that added records (the drainer waits on it). */
+  onAppend(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Appends a record; resolves once it is on disk. The spool counts as non-empty from this call
+   * on, so that later records queue behind this one. Rejects with 503 spool_full when full.
+   */
+  append(record: OutgoingRecord): Promise<void> {
+    const bytes = record.value.length;
+    if (
+      this._records + this.pending.length + 1 > this.opts.maxRecords ||
+      this._bytes + this.pendingBytes + bytes > this.opts.maxBytes
+    ) {
+      return Promise.reject(
+        new BridgeError('the local spool is full while Kafka is unavailable', {
+          status: 503,
+          reason: 'spool_full',
+          retriable: true,
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ record, bytes, resolve, reject });
+      this.pendingBytes += bytes;
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.commit());
+      }
+    });
+  }
+
+  private commit(): void {
+    this.scheduled = false;
+    const writes = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (writes.length === 0) return;
+    const now = Date.now();
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const w of writes) {
+        const r = w.record;
+        this.insert.run(r.topic, r.key, r.value, JSON.stringify(r.headers), now);
+      }
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      const failure = new BridgeError(
+        `could not write to the local spool: ${(err as Error).message}`,
+        {
+          status: 503,
+          reason: 'kafka_unavailable',
+          retriable: true,
+          cause: err,
+        },
+      );
+      for (const w of writes) w.reject(failure);
+      return;
+    }
+    this._records += writes.length;
+    for (const w of writes) this._bytes += w.bytes;
+    this._oldestAt ??= now;
+    for (const w of writes) w.resolve();
+    for (const listener of this.listeners) listener();
+  }
+
+  /** The oldest committed records, in the order they were appended. */
+  oldest(limit: number): SpooledRecord[] {
+    const rows = this.selectOldest.all(limit) as {
+      id: number;
+      topic: string;
+      key: string | null;
+      value: Uint8Array;
+      headers: string;
+      spooled_at: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      topic: r.topic,
+      key: r.key,
+      value: Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength),
+      headers: JSON.parse(r.headers) as Record<string, string>,
+      spooledAt: r.spooled_at,
+    }));
+  }
+
+  /** Deletes the given records (the oldest ones, acknowledged by Kafka). */
+  remove(records: SpooledRecord[]): void {
+    if (records.length === 0) return;
+    const last = records[records.length - 1] as SpooledRecord;
+    this.deleteUpTo.run(last.id);
+    this._records -= records.length;
+    for (const r of records) this._bytes -= r.value.length;
+    if (this._records <= 0) {
+      this._records = 0;
+      this._bytes = 0;
+      this._oldestAt = undefined;
+    } else {
+      this._oldestAt = this.oldest(1)[0]?.spooledAt;
+    }
+  }
+
+  /** Writes what is pending, then closes the database. */
+  close(): void {
+    this.commit();
+    this.db.close();
+  }
+}
