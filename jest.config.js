@@ -3,6 +3,9 @@ const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // global options (Jest ignores them inside projects)
+  testTimeout: 120000,
+  slowTestThreshold: 30,
   projects: [
     {
       displayName: 'unit',
@@ -17,8 +20,6 @@ module.exports = {
       testMatch: ['<rootDir>/test/**/*.test.ts'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-      testTimeout: 120000,
-      slowTestThreshold: 30,
     },
   ],
 };

@@ -137,6 +137,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   const adminServer = await listen(
     createAdminApp({
       registry: metricsRegistry,
+      collectors,
       readiness,
       onReadiness: (r) => metrics.ready.set(r ? 1 : 0),
     }),
@@ -277,7 +278,12 @@ async function listen(
   host: string,
   requestTimeoutMs?: number,
 ): Promise<Server> {
-  const server = createServer(app as Parameters<typeof createServer>[1]);
+  // Node checks request timeouts every connectionsCheckingInterval (30 s by default)
+  const checkEvery = Math.max(100, Math.min(1000, Math.floor((requestTimeoutMs ?? 30000) / 2)));
+  const server = createServer(
+    { connectionsCheckingInterval: checkEvery },
+    app as Parameters<typeof createServer>[1],
+  );
   if (requestTimeoutMs !== undefined) {
     // slow clients: headers and body must arrive in time; idle keep-alive sockets are kept
     // a little longer than Tencent's client would wait for us

@@ -3,18 +3,24 @@
 # (Confluent-compatible API), both resolved from Maven Central by pom.xml beside this script and
 # run as plain Java processes bound to loopback.
 #
-#   stack.sh up                  install what is missing, start what is not running, wait, print env
+#   stack.sh up                  install what is missing, start what is not running (restarting a
+#                                Kafka started with another config), wait, print env
 #   stack.sh down [--purge]      stop both (by recorded pid); --purge also deletes Kafka's data
 #   stack.sh status              one line per service; exit 0 if both up, 3 otherwise
 #   stack.sh env                 print the environment variables to use
 #   stack.sh kafka-stop [--kill] stop Kafka only (SIGTERM, or SIGKILL with --kill)
 #   stack.sh kafka-start         start Kafka only and wait for it
 #
+# Kafka listens on KAFKA_PORT (PLAINTEXT, the default for clients) and on KAFKA_SASL_PORT
+# (SASL_PLAINTEXT with SCRAM-SHA-256 and SCRAM-SHA-512, no authorization); once Kafka answers, the
+# SCRAM user STACK_SCRAM_USER / STACK_SCRAM_PASSWORD is made to exist for both mechanisms.
+#
 # Environment (optional): STACK_DIR (default <repo>/.stack), KAFKA_PORT (9092),
-# KAFKA_CONTROLLER_PORT (9093), REGISTRY_PORT (8081), STACK_JAVA (default: java on PATH, >= 17),
-# STACK_KAFKA_TIMEOUT (90) and STACK_REGISTRY_TIMEOUT (120): seconds to wait for each to answer.
+# KAFKA_CONTROLLER_PORT (9093), KAFKA_SASL_PORT (9094), STACK_SCRAM_USER (bridge),
+# STACK_SCRAM_PASSWORD (bridge-secret), REGISTRY_PORT (8081), STACK_JAVA (default: java on PATH,
+# >= 17), STACK_KAFKA_TIMEOUT (90) and STACK_REGISTRY_TIMEOUT (120): seconds to wait for each.
 # Layout of STACK_DIR: kafka-data/ (kept across restarts), kafka/server.properties, kafka.classpath,
-# apicurio/ (unpacked app), logs/{kafka,apicurio,maven}.log, kafka.pid, apicurio.pid.
+# apicurio/ (unpacked app), logs/{kafka,apicurio,maven}.log, kafka.pid, apicurio.pid, kafka.scram.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +28,9 @@ REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_SASL_PORT=${KAFKA_SASL_PORT:-9094}
+SCRAM_USER=${STACK_SCRAM_USER:-bridge}
+SCRAM_PASSWORD=${STACK_SCRAM_PASSWORD:-bridge-secret}
 REGISTRY_PORT=${REGISTRY_PORT:-8081}
 JAVA=${STACK_JAVA:-java}
 HOST=127.0.0.1
@@ -36,6 +45,7 @@ KAFKA_CONF=$STACK_DIR/kafka/server.properties
 CLASSPATH_FILE=$STACK_DIR/kafka.classpath
 APICURIO_DIR=$STACK_DIR/apicurio
 ARTIFACTS_STAMP=$STACK_DIR/artifacts.sha256
+SCRAM_STAMP=$STACK_DIR/kafka.scram
 REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 
 say() { printf '[stack] %s\n' "$*" >&2; }
@@ -79,15 +89,45 @@ port_listening() {
 }
 
 # Cheap liveness checks, used by status and by the "already up" test.
-kafka_answers() { (exec 3<>"/dev/tcp/$HOST/$KAFKA_PORT") 2>/dev/null; }
+kafka_answers() {
+  (exec 3<>"/dev/tcp/$HOST/$KAFKA_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$KAFKA_SASL_PORT") 2>/dev/null
+}
 registry_answers() { curl -fsS -m 3 -o /dev/null "$REGISTRY_URL/subjects" 2>/dev/null; }
 answers() { if [[ $1 == kafka ]]; then kafka_answers; else registry_answers; fi; }
 
+# Runs StackProbe.java; its own messages go to stderr, and so does the Kafka client's log, at
+# PROBE_LOG_LEVEL.
+PROBE_LOG_LEVEL=WARN
+stack_probe() { # StackProbe.java arguments...
+  "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" -Dstack.log.level="$PROBE_LOG_LEVEL" \
+    -Dstack.log.target=SYSTEM_ERR -cp "$(<"$CLASSPATH_FILE")" "$SCRIPT_DIR/StackProbe.java" "$@"
+}
+
 # The real Kafka check: produce with acks=all and read metadata back (StackProbe.java).
-kafka_probe() {
-  "$JAVA" -Dlog4j2.configurationFile="$SCRIPT_DIR/log4j2.xml" -Dstack.log.level=WARN \
-    -Dstack.log.target=SYSTEM_ERR -cp "$(<"$CLASSPATH_FILE")" \
-    "$SCRIPT_DIR/StackProbe.java" probe "$HOST:$KAFKA_PORT"
+kafka_probe() { stack_probe probe "$HOST:$KAFKA_PORT"; }
+
+# What kafka.scram holds once the SCRAM user is known to log in on this Kafka process: so "up" on a
+# running stack need not start a JVM to check it again (SCRAM credentials live in the metadata log,
+# which survives restarts; only a new process, or other credentials, calls for a new check).
+scram_stamp() { # kafka pid
+  printf '%s %s %s\n' "$1" "$KAFKA_SASL_PORT" "$(printf '%s\0%s' "$SCRAM_USER" "$SCRAM_PASSWORD" | sha256sum | cut -d' ' -f1)"
+}
+scram_user_checked() {
+  local pid
+  pid=$(live_pid kafka) && [[ -f $SCRAM_STAMP && $(<"$SCRAM_STAMP") == "$(scram_stamp "$pid")" ]]
+}
+
+# Makes the SCRAM user log in with both mechanisms (StackProbe.java scram-user: idempotent, upserts
+# only a missing or different credential through the Admin API).
+ensure_scram_user() {
+  local pid out
+  rm -f "$SCRAM_STAMP"
+  pid=$(live_pid kafka) || die "kafka is not running"
+  # the client logs the expected refusal of a missing credential as an ERROR: not worth showing
+  out=$(PROBE_LOG_LEVEL=OFF stack_probe scram-user "$HOST:$KAFKA_PORT" "$HOST:$KAFKA_SASL_PORT" "$SCRAM_USER" "$SCRAM_PASSWORD" 2>"$STACK_DIR/probe.err") ||
+    { cat "$STACK_DIR/probe.err" >&2; die "could not set up the SCRAM user $SCRAM_USER on $HOST:$KAFKA_SASL_PORT"; }
+  say "$out"
+  scram_stamp "$pid" >"$SCRAM_STAMP"
 }
 
 # ---------------------------------------------------------------- prerequisites and install
@@ -106,6 +146,14 @@ check_java() {
 check_tools() {
   command -v curl >/dev/null || die "curl not found (needed to check the registry)"
   check_java
+}
+
+# The ports must differ (a typo in an override would otherwise show up as an obscure bind error).
+check_ports_distinct() {
+  local a=$KAFKA_PORT b=$KAFKA_CONTROLLER_PORT c=$KAFKA_SASL_PORT d=$REGISTRY_PORT
+  if [[ $a == "$b" || $a == "$c" || $a == "$d" || $b == "$c" || $b == "$d" || $c == "$d" ]]; then
+    die "KAFKA_PORT ($a), KAFKA_CONTROLLER_PORT ($b), KAFKA_SASL_PORT ($c) and REGISTRY_PORT ($d) must differ"
+  fi
 }
 
 # Fails if a port we need is taken by a process that is not the recorded one.
@@ -154,18 +202,22 @@ apicurio_jar() {
 }
 
 # ---------------------------------------------------------------- start
-write_kafka_config() {
-  mkdir -p "$(dirname "$KAFKA_CONF")"
-  cat >"$KAFKA_CONF" <<EOF
+kafka_config() {
+  cat <<EOF
 # Written by scripts/stack/stack.sh at every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
+# SASL_PLAINTEXT: SCRAM only, credentials in the metadata log (stack.sh upserts its user after start);
+# no authorizer, so an authenticated user (like an anonymous PLAINTEXT client) may do anything
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 log.dirs=$KAFKA_DATA
 num.partitions=1
 auto.create.topics.enable=true
@@ -186,6 +238,28 @@ group.initial.rebalance.delay.ms=0
 broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=5000
 EOF
+}
+
+write_kafka_config() {
+  mkdir -p "$(dirname "$KAFKA_CONF")"
+  kafka_config >"$KAFKA_CONF"
+}
+
+# Does the running Kafka use the config this script would write now? (It was started from KAFKA_CONF.)
+kafka_config_current() { [[ -f $KAFKA_CONF ]] && cmp -s "$KAFKA_CONF" <(kafka_config); }
+
+# A Kafka started by an older stack.sh, or with other ports, lacks listeners we promise: restart it.
+restart_kafka_if_outdated() {
+  if live_pid kafka >/dev/null && ! kafka_config_current; then
+    say "kafka runs with an outdated config (e.g. no SASL listener on $KAFKA_SASL_PORT): restarting it"
+    stop_service kafka TERM
+  fi
+}
+
+check_kafka_ports_free() {
+  check_port_free kafka "$KAFKA_PORT" KAFKA_PORT
+  check_port_free kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+  check_port_free kafka "$KAFKA_SASL_PORT" KAFKA_SASL_PORT
 }
 
 # Formats the data dir once (KRaft needs it); meta.properties marks a formatted dir.
@@ -267,8 +341,7 @@ start_if_needed() { # service
   live_pid "$svc" >/dev/null && return 0
   rm -f "$(pid_file "$svc")"
   if [[ $svc == kafka ]]; then
-    check_port_free kafka "$KAFKA_PORT" KAFKA_PORT
-    check_port_free kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
+    check_kafka_ports_free
     say "starting kafka ..."
     start_kafka
   else
@@ -282,6 +355,7 @@ await() { # service
   local t0=$SECONDS
   wait_ready "$1"
   say "$1 answering after $((SECONDS - t0))s (pid $(live_pid "$1"), log $(log_file "$1"))"
+  if [[ $1 == kafka ]]; then ensure_scram_user; fi
 }
 
 # ---------------------------------------------------------------- stop
@@ -318,6 +392,7 @@ take_lock() {
 print_env() {
   echo "KAFKA_BROKERS=$HOST:$KAFKA_PORT"
   echo "SCHEMA_REGISTRY_URL=$REGISTRY_URL"
+  echo "# SCRAM: KAFKA_BROKERS=$HOST:$KAFKA_SASL_PORT KAFKA_SASL_MECHANISM=scram-sha-256 KAFKA_SASL_USERNAME=$SCRAM_USER KAFKA_SASL_PASSWORD=$SCRAM_PASSWORD"
 }
 
 service_up() { live_pid "$1" >/dev/null && answers "$1"; }
@@ -325,17 +400,17 @@ service_up() { live_pid "$1" >/dev/null && answers "$1"; }
 cmd_up() {
   take_lock
   check_tools
-  if service_up kafka && service_up apicurio && kafka_probe >/dev/null 2>&1; then
+  check_ports_distinct
+  if service_up kafka && service_up apicurio && kafka_config_current && scram_user_checked &&
+    kafka_probe >/dev/null 2>&1; then
     echo "stack already up"
     print_env
     return 0
   fi
   ensure_artifacts
+  restart_kafka_if_outdated
   # fail fast on a taken port before starting anything
-  live_pid kafka >/dev/null || {
-    check_port_free kafka "$KAFKA_PORT" KAFKA_PORT
-    check_port_free kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
-  }
+  live_pid kafka >/dev/null || check_kafka_ports_free
   live_pid apicurio >/dev/null || check_port_free registry "$REGISTRY_PORT" REGISTRY_PORT
   # both start at once (they do not depend on each other), then we wait for each
   start_if_needed kafka
@@ -382,13 +457,15 @@ cmd_kafka_stop() {
 cmd_kafka_start() {
   take_lock
   check_tools
+  check_ports_distinct
   ensure_artifacts
+  restart_kafka_if_outdated
   start_if_needed kafka
   await kafka
 }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
   exit 2
 }
 

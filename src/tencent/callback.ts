@@ -38,9 +38,6 @@ export const RANGES: Readonly<Record<string, { minimum?: number; maximum?: numbe
   'RelayMsg.MsgRandom': U32,
 };
 
-/** Relay (merged) messages nest; deeper than this is refused rather than recursed into. */
-export const MAX_RELAY_DEPTH = 16;
-
 /** The record names whose element is known; any other MsgType is kept as `UnknownElem`. */
 export const UNKNOWN_ELEMENT = 'UnknownElem';
 

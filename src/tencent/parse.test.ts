@@ -67,3 +67,20 @@ describe('parsing the body', () => {
     expect(parseJsonBody(bytes(JSON.stringify({ Text: deepText })))).toEqual({ Text: deepText });
   });
 });
+
+describe('numbers a double cannot hold', () => {
+  test('are kept as their source text, written back verbatim', () => {
+    const text = '{"a":18446744073709551615,"b":1E400,"c":-0,"d":22.504356,"e":9007199254740993}';
+    const value = parseJsonBody(bytes(text)) as Record<string, unknown>;
+    expect(JSON.stringify(value)).toBe(
+      '{"a":18446744073709551615,"b":1E400,"c":0,"d":22.504356,"e":9007199254740993}',
+    );
+    expect(value.d).toBe(22.504356);
+    expect(typeof value.a).toBe('object'); // JSON.rawJSON: a typed field refuses it
+  });
+
+  test('a __proto__ key written with escapes is refused too', () => {
+    const escaped = '{"\\u005f\\u005fproto\\u005f\\u005f":"x"}';
+    expect(refusal(bytes(escaped)).message).toBe('a field named "__proto__" is not accepted');
+  });
+});

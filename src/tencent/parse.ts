@@ -4,7 +4,26 @@ import { BridgeError, invalid } from '../errors';
 export const MAX_JSON_DEPTH = 100;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
-const LONE_SURROGATE_ESCAPE = /\\u[dD][89abAB89a-fA-F]/;
+/** A run of 16+ digits or an exponent: a number that may not survive as a double. */
+const BIG_NUMBER = /\d{16}|\d[eE][+-]?\d/;
+
+/**
+ * JSON.parse reviver: a number whose value a double cannot hold exactly (an integer beyond
+ * 2^53, or beyond the double range) becomes JSON.rawJSON of its source text, which
+ * JSON.stringify writes back verbatim. Typed fields refuse it (they take safe integers only);
+ * fields the schema does not name keep it, digit for digit.
+ */
+function keepBigNumbers(
+  this: unknown,
+  _key: string,
+  value: unknown,
+  context?: { source?: string },
+): unknown {
+  if (typeof value !== 'number' || context?.source === undefined) return value;
+  const source = context.source;
+  const lossy = !Number.isFinite(value) || (/^-?\d+$/.test(source) && !Number.isSafeInteger(value));
+  return lossy ? (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON(source) : value;
+}
 
 const malformed = (message: string): BridgeError =>
   new BridgeError(message, { status: 400, reason: 'malformed_json' });
@@ -27,13 +46,15 @@ export function parseJsonBody(body: Uint8Array): unknown {
   if (depth > MAX_JSON_DEPTH) throw invalid(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // integers beyond 2^53 and numbers beyond a double parse lossily: kept as their source text
+    value = BIG_NUMBER.test(text) ? JSON.parse(text, keepBigNumbers) : JSON.parse(text);
   } catch (err) {
     const at = /position (\d+)/.exec((err as Error).message);
     throw malformed(`body is not valid JSON${at ? ` (error at character ${at[1]})` : ''}`);
   }
-  // both checks below walk the value, so only when the text shows the need
-  if (text.includes('__proto__') || LONE_SURROGATE_ESCAPE.test(text)) checkDeep(value);
+  // the checks below walk the value, so only when the text shows the need: a key can only be
+  // __proto__ if the text says so, literally or through \u escapes
+  if (text.includes('__proto__') || text.includes('\\u')) checkDeep(value);
   return value;
 }
 
