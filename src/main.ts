@@ -10,6 +10,7 @@ import { ensureTopic } from './kafka/admin';
 import { createKafka } from './kafka/client';
 import { avroType, createEncoder } from './kafka/codec';
 import { kafkaSecurity, registryOptions } from './kafka/from-config';
+import { KafkaProbe } from './kafka/health';
 import { BatchingPublisher } from './kafka/publisher';
 import { Registry as SchemaRegistry } from './kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from './observability/logger';
@@ -122,6 +123,17 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     });
   }
 
+  const kafkaProbe = new KafkaProbe({
+    kafka,
+    topic: config.KAFKA_TOPIC,
+    intervalMs: 5000,
+    timeoutMs: 3000,
+    onChange: (problem) => {
+      if (problem) logger.warn({ problem }, 'Kafka probe failing');
+      else logger.info('Kafka probe answering');
+    },
+  });
+
   const readiness: HealthCheck[] = [
     { name: 'shutdown', check: () => (state.stopping ? 'shutting down' : undefined) },
     {
@@ -130,16 +142,21 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     },
     {
       name: 'kafka',
-      check: () => (state.kafkaReady ? publisher.health() : 'not connected to Kafka yet'),
+      check: () =>
+        state.kafkaReady
+          ? (publisher.health() ?? kafkaProbe.problem)
+          : 'not connected to Kafka yet',
     },
     { name: 'spool', check: () => (spool?.isFull ? 'spool is full' : undefined) },
   ];
+  collectors.push(() => metrics.ready.set(readiness.every((c) => c.check() === undefined) ? 1 : 0));
   const adminServer = await listen(
     createAdminApp({
       registry: metricsRegistry,
       collectors,
       readiness,
-      onReadiness: (r) => metrics.ready.set(r ? 1 : 0),
+      onReadinessChange: (ready, checks) =>
+        logger.info({ ready, checks }, ready ? 'ready' : 'not ready'),
     }),
     config.ADMIN_PORT,
     config.ADMIN_HOST,
@@ -158,6 +175,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     }
     await publisher.connect();
     state.kafkaReady = true;
+    kafkaProbe.start();
     delivery.start();
   };
   let kafkaRetry: NodeJS.Timeout | undefined;
@@ -233,6 +251,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     callbackServer = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
   } catch (err) {
     clearTimeout(kafkaRetry);
+    await kafkaProbe.stop();
     await close(adminServer);
     await publisher.close(0).catch(() => undefined);
     spool?.close();
@@ -264,6 +283,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
         server.closeAllConnections();
       }
       await delivery.stop();
+      await kafkaProbe.stop();
       await publisher.close(Math.max(0, deadline - Date.now() - 500));
       spool?.close();
       await close(adminServer);

@@ -13,7 +13,8 @@ export interface AdminAppDeps {
   collectors?: (() => void)[];
   /** Readiness checks, all of which must pass for /readyz to answer 200. */
   readiness: HealthCheck[];
-  onReadiness?(ready: boolean): void;
+  /** Called when the answer of /readyz changes (a log line per change, not per probe). */
+  onReadinessChange?(ready: boolean, checks: Record<string, string>): void;
 }
 
 /** The admin server: liveness, readiness and Prometheus metrics, on a port of its own. */
@@ -26,6 +27,7 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
     res.json({ status: 'ok' });
   });
 
+  let lastReady: boolean | undefined;
   app.get('/readyz', (_req, res) => {
     const checks: Record<string, string> = {};
     let ready = true;
@@ -34,7 +36,8 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
       checks[c.name] = problem ?? 'ok';
       if (problem !== undefined) ready = false;
     }
-    deps.onReadiness?.(ready);
+    if (lastReady !== undefined && lastReady !== ready) deps.onReadinessChange?.(ready, checks);
+    lastReady = ready;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 

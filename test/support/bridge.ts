@@ -47,8 +47,8 @@ export async function startTestBridge(
   name: string,
   overrides: Record<string, string> = {},
 ): Promise<TestBridge> {
-  const topic = uniqueTopic(name);
-  const dlqTopic = `${topic}.dlq`;
+  const topic = overrides.KAFKA_TOPIC ?? uniqueTopic(name);
+  const dlqTopic = overrides.KAFKA_DLQ_TOPIC ?? `${topic}.dlq`;
   const spoolDir = overrides.SPOOL_DIR ?? mkdtempSync(join(tmpdir(), 'tim-spool-'));
   const bridge = await startBridge(
     testConfig({
