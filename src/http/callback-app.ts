@@ -61,6 +61,16 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
 
   const now = deps.now ?? Date.now;
 
+  // every POST to /callback counts as received, whatever becomes of it
+  const received = (req: Request, _res: Response, next: NextFunction): void => {
+    const { CallbackCommand: command, OptPlatform: platform } = req.query;
+    metrics.received.inc({
+      command: typeof command === 'string' ? commandLabel(command) : 'none',
+      platform: platformLabel(typeof platform === 'string' ? platform : undefined),
+    });
+    next();
+  };
+
   // who is asking is settled from the query alone, before the body is read
   const authenticated = (req: Request, _res: Response, next: NextFunction): void => {
     authenticate(req.query as Record<string, unknown>, deps.auth, now());
@@ -69,18 +79,12 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
 
   app.post(
     '/callback',
+    received,
     authenticated,
     express.raw({ type: () => true, limit: deps.bodyLimitBytes }),
     async (req: Request, res: Response) => {
       const receivedAt = now();
       const query = req.query as Record<string, unknown>;
-      metrics.received.inc({
-        command:
-          typeof query.CallbackCommand === 'string' ? commandLabel(query.CallbackCommand) : 'none',
-        platform: platformLabel(
-          typeof query.OptPlatform === 'string' ? query.OptPlatform : undefined,
-        ),
-      });
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const rawQuery = req.originalUrl.includes('?')
         ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1)

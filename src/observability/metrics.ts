@@ -14,7 +14,7 @@ export function createBridgeMetrics(registry: Registry) {
   return {
     received: new Counter({
       name: `${p}callbacks_received_total`,
-      help: 'Callbacks received, by CallbackCommand and normalised OptPlatform.',
+      help: 'POST /callback requests received (before any check), by CallbackCommand and normalised OptPlatform.',
       labelNames: ['command', 'platform'] as const,
       registers,
     }),
