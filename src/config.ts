@@ -231,6 +231,11 @@ export const configSpec = {
     default: '15000',
     doc: 'On SIGTERM, the longest the bridge takes to answer in-flight requests, spool what Kafka did not take and exit (keep below terminationGracePeriodSeconds).',
   },
+  SHUTDOWN_DELAY_MS: {
+    schema: int(0, 60_000),
+    default: '2000',
+    doc: 'On SIGTERM, how long the bridge keeps serving (not ready, every reply closing its connection) before it closes the listener; part of SHUTDOWN_GRACE_MS.',
+  },
   REQUEST_TIMEOUT_MS: {
     schema: int(100, 600_000),
     default: '10000',

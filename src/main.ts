@@ -14,7 +14,11 @@ import { KafkaProbe } from './kafka/health';
 import { BatchingPublisher } from './kafka/publisher';
 import { Registry as SchemaRegistry } from './kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from './observability/logger';
-import { createBridgeMetrics, createMetricsRegistry } from './observability/metrics';
+import {
+  createBridgeMetrics,
+  createMetricsRegistry,
+  initialiseSeries,
+} from './observability/metrics';
 import { loadSchema } from './schemas';
 import { Delivery } from './spool/delivery';
 import { Spool } from './spool/spool';
@@ -43,10 +47,12 @@ export interface RunningBridge {
 }
 
 const KAFKA_RETRY_MS = 2000;
+const KAFKA_START_WAIT_MS = 3000;
 
 export async function startBridge(config: Config, logger: Logger): Promise<RunningBridge> {
   const metricsRegistry = createMetricsRegistry();
   const metrics = createBridgeMetrics(metricsRegistry);
+  initialiseSeries(metrics);
   const state = { schemaId: undefined as number | undefined, stopping: false, kafkaReady: false };
 
   if (isUnauthenticated(config)) {
@@ -129,6 +135,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     intervalMs: 5000,
     timeoutMs: 3000,
     onChange: (problem) => {
+      metrics.kafkaConnected.set(problem === undefined && publisher.connected ? 1 : 0);
       if (problem) logger.warn({ problem }, 'Kafka probe failing');
       else logger.info('Kafka probe answering');
     },
@@ -212,16 +219,22 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     }
     logger.info({ subject, schemaId: state.schemaId }, 'schema registered');
 
-    try {
-      await connectKafka();
-    } catch (err) {
-      if (!spool) throw err;
-      logger.warn(
-        { err: (err as Error).message },
-        'Kafka unreachable at start; callbacks go to the spool',
-      );
-      keepConnecting();
-    }
+    // With a spool, callbacks need not wait for Kafka: listen after KAFKA_START_WAIT_MS at most
+    // and keep connecting in the background (callbacks meanwhile go to the spool).
+    const connecting = connectKafka().then(
+      () => true,
+      (err: unknown) => {
+        if (!spool) throw err;
+        logger.warn(
+          { err: (err as Error).message },
+          'Kafka unreachable at start; callbacks go to the spool',
+        );
+        keepConnecting();
+        return false;
+      },
+    );
+    if (spool) await Promise.race([connecting, sleep(KAFKA_START_WAIT_MS)]);
+    else await connecting;
 
     const auth: AuthPolicy = {
       sdkAppIds: new Set(config.TENCENT_SDKAPPIDS),
@@ -270,21 +283,25 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     schemaId: state.schemaId,
     async stop() {
       const deadline = Date.now() + config.SHUTDOWN_GRACE_MS;
+      const left = (margin: number) => Math.max(0, deadline - Date.now() - margin);
       state.stopping = true;
       clearTimeout(kafkaRetry);
-      // no new connections; replies now close theirs; wait for every in-flight request
+      // Not ready, but still serving for SHUTDOWN_DELAY_MS: every reply now closes its connection,
+      // so keep-alive clients move away instead of having a request cut by the close below.
+      await sleep(Math.min(config.SHUTDOWN_DELAY_MS, left(2000)));
+      // no new connections; wait for every in-flight request to be answered
       const answered = close(server);
       const inTime = await Promise.race([
         answered.then(() => true),
-        sleep(Math.max(0, deadline - Date.now() - 1000)).then(() => false),
+        sleep(left(1000)).then(() => false),
       ]);
       if (!inTime) {
         logger.warn('grace period ending: closing the remaining connections');
         server.closeAllConnections();
       }
-      await delivery.stop();
+      await delivery.stop(left(700));
       await kafkaProbe.stop();
-      await publisher.close(Math.max(0, deadline - Date.now() - 500));
+      await publisher.close(left(500));
       spool?.close();
       await close(adminServer);
       logger.info({ spooled: spool?.records ?? 0 }, 'bridge stopped');

@@ -89,13 +89,14 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
       const rawQuery = req.originalUrl.includes('?')
         ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1)
         : '';
-      if (deps.isStopping()) res.set('Connection', 'close');
       const result = await deps.ingest({ query, rawQuery, body, receivedAt });
       metrics.accepted.inc({ outcome: result.outcome });
       if (result.outcome === 'dlq') {
         refuse(req, res, result.refusal);
         return;
       }
+      // checked at reply time: a request in flight when shutdown began closes its connection too
+      if (deps.isStopping()) res.set('Connection', 'close');
       res.status(200).type(JSON_TYPE).send(OK_REPLY);
     },
   );

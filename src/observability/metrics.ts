@@ -26,7 +26,7 @@ export function createBridgeMetrics(registry: Registry) {
     }),
     accepted: new Counter({
       name: `${p}callbacks_accepted_total`,
-      help: 'Callbacks answered OK, by where they were made durable (kafka, spooled, dlq).',
+      help: 'Callbacks made durable, by where: kafka (acknowledged), spooled (local spool), dlq (invalid, kept raw in the dead-letter topic and answered FAIL).',
       labelNames: ['outcome'] as const,
       registers,
     }),
@@ -61,7 +61,7 @@ export function createBridgeMetrics(registry: Registry) {
     }),
     kafkaConnected: new Gauge({
       name: `${p}kafka_connected`,
-      help: '1 when the producer is connected to Kafka, else 0.',
+      help: '1 when the producer is connected and the periodic Kafka probe answers, else 0.',
       registers,
     }),
     registryRequests: new Counter({
@@ -114,6 +114,27 @@ export function createBridgeMetrics(registry: Registry) {
 }
 
 export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;
+
+/**
+ * Series that exist from the start at 0, so that `increase()` and `rate()` see their first event
+ * (a series born at 1 hides it).
+ */
+export function initialiseSeries(m: BridgeMetrics): void {
+  for (const outcome of ['kafka', 'spooled', 'dlq']) m.accepted.labels({ outcome }).inc(0);
+  for (const reason of [
+    'invalid',
+    'malformed_json',
+    'too_large',
+    'unsupported_command',
+    'unauthenticated',
+    'foreign_app',
+    'publish_timeout',
+    'kafka_unavailable',
+    'spool_full',
+  ]) {
+    m.refused.labels({ reason }).inc(0);
+  }
+}
 
 /** A registry with Node's process metrics (event loop lag, heap, GC) registered. */
 export function createMetricsRegistry(defaultLabels: Record<string, string> = {}): Registry {

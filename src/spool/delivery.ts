@@ -90,6 +90,8 @@ export class Delivery {
       const results = publisher.connected
         ? await Promise.allSettled(batch.map((r) => publisher.publish(r, timeoutMs)))
         : [];
+      // stopped meanwhile: the spool may be closed; what was acknowledged is sent again next time
+      if (this.stopped) return;
       const failed = results.find((r) => r.status === 'rejected');
       if (results.length > 0 && failed === undefined) {
         // acknowledged; a crash before this delete means they are sent again (at-least-once)
@@ -115,11 +117,17 @@ export class Delivery {
     if (spool.records === 0) logger.info('spool drained');
   }
 
-  /** Stops the drainer after its current step. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the drainer: waits for its current step at most `waitMs` (a step may be waiting for
+   * Kafka); records of an unfinished step stay in the spool for the next start.
+   */
+  async stop(waitMs = 0): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
     this.wake?.();
-    await this.draining;
+    if (this.draining === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.draining, new Promise<void>((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
 }

@@ -3,10 +3,9 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
-import { createKafka } from '../../src/kafka/client';
 import { readTopic } from '../../src/kafka/reader';
 import { OK_REPLY } from '../../src/tencent/reply';
-import { logger, uniqueTopic } from '../support/bridge';
+import { uniqueTopic } from '../support/bridge';
 import { loadFixtures } from '../support/fixtures';
 import {
   buildIfStale,
@@ -15,15 +14,21 @@ import {
   post,
   signedQuery,
   spawnBridge,
-  stackAsync,
   tail,
   waitServing,
   type BridgeProcess,
   type BridgeSetup,
 } from '../support/process';
-import { decodeCallbacks, deliveryReport } from '../support/records';
-import { KAFKA_BROKERS, stackIsUp } from '../support/stack';
+import { deliveryReport } from '../support/records';
 import { metricValue, scrape, waitFor } from '../support/wait';
+import {
+  OUTAGE_KAFKA_BROKERS,
+  OUTAGE_REGISTRY_URL,
+  PRIVATE_STACK_ENV,
+  decodePrivate,
+  privateKafka as kafka,
+  privateStack,
+} from './private-stack';
 
 /**
  * Acceptance under failure, with the bridge as a real process (`node dist/src/main.js`): the
@@ -34,23 +39,26 @@ import { metricValue, scrape, waitFor } from '../support/wait';
  */
 
 const base = loadFixtures().find((f) => f.name === 'text.json')!.json;
-const kafka = createKafka({ brokers: KAFKA_BROKERS.split(','), clientId: 'test-outage', logger });
 const runDir = mkdtempSync(join(tmpdir(), 'tim-outage-'));
 const topics: string[] = [];
 let kafkaStopped = false;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(() => {
+beforeAll(async () => {
   buildIfStale(true);
-  process.stdout.write(`outage test: bridge logs and spools under ${runDir}\n`);
-}, 60000);
+  process.stdout.write(
+    `outage test: bridge logs and spools under ${runDir}; private stack in ${PRIVATE_STACK_ENV.STACK_DIR}\n`,
+  );
+  await privateStack('up');
+}, 240000);
 
 afterAll(async () => {
   await killAllBridges();
-  if (kafkaStopped || !stackIsUp()) await stackAsync('kafka-start');
+  if (kafkaStopped) await privateStack('kafka-start');
   await deleteTopics(kafka, topics).catch(() => undefined);
-}, 60000);
+  await privateStack('down');
+}, 120000);
 
 /** A fresh topic, spool dir, log dir and pair of ports for one scenario. */
 async function newSetup(name: string, env: Record<string, string>): Promise<BridgeSetup> {
@@ -63,7 +71,7 @@ async function newSetup(name: string, env: Record<string, string>): Promise<Brid
     logDir: dir,
     port: await freePort(),
     adminPort: await freePort(),
-    env,
+    env: { KAFKA_BROKERS: OUTAGE_KAFKA_BROKERS, SCHEMA_REGISTRY_URL: OUTAGE_REGISTRY_URL, ...env },
   };
 }
 
@@ -113,7 +121,7 @@ async function waitSpoolEmpty(b: BridgeProcess, timeoutMs: number): Promise<void
 /** Reads and decodes the whole topic, and checks it against the OK'd MsgKeys. */
 async function topicReport(topic: string, okKeys: string[]) {
   const records = await readTopic(kafka, topic, { atLeast: okKeys.length, timeoutMs: 90000 });
-  const callbacks = await decodeCallbacks(records);
+  const callbacks = await decodePrivate(records);
   for (const [i, r] of records.entries()) {
     // keyed by To_Account, as the README promises
     if (r.key?.toString('utf8') !== callbacks[i]!.To_Account) {
@@ -127,7 +135,9 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
   const CLIENTS = 20;
   const PER_CLIENT = 500;
   const TOTAL = CLIENTS * PER_CLIENT;
-  const RATE = 250; // callbacks per second, all clients together: a ~40 s stream
+  // callbacks per second, all clients together: a ~20 s stream, so that Kafka (~10 s to start)
+  // is usually still down at 60 %: the bridge then restarts on a non-empty spool, with Kafka away
+  const RATE = 500;
   const tag = `o${Date.now().toString(36)}`;
   const setup = await newSetup('outage', { PUBLISH_TIMEOUT_MS: '500' });
 
@@ -157,13 +167,13 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
     if (kafkaStop === undefined && done >= TOTAL * 0.15) {
       mark('SIGKILL Kafka');
       kafkaStopped = true;
-      kafkaStop = swallow(stackAsync('kafka-stop', '--kill').then(() => mark('Kafka is down')));
+      kafkaStop = swallow(privateStack('kafka-stop', '--kill').then(() => mark('Kafka is down')));
     }
     if (kafkaStart === undefined && kafkaStop !== undefined && done >= TOTAL * 0.35) {
       mark('starting Kafka');
       kafkaStart = swallow(
         kafkaStop
-          .then(() => stackAsync('kafka-start'))
+          .then(() => privateStack('kafka-start'))
           .then(() => {
             kafkaStopped = false;
             mark('Kafka is up');
@@ -294,6 +304,7 @@ async function sigtermUnderLoad(name: string, opts: { deleteTopicFirst: boolean 
   let refused = 0;
   let closes = 0;
   let sigtermAt: number | undefined;
+  const noReplyDetails: string[] = [];
 
   const client = async (c: number): Promise<void> => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -311,6 +322,12 @@ async function sigtermUnderLoad(name: string, opts: { deleteTopicFirst: boolean 
             refused++;
             return;
           }
+          const reused = (err as { reusedSocket?: boolean }).reusedSocket;
+          const at =
+            sigtermAt === undefined
+              ? 'before SIGTERM'
+              : `${Date.now() - sigtermAt} ms after SIGTERM`;
+          noReplyDetails.push(`${code} on a ${reused ? 'reused keep-alive' : 'new'} socket, ${at}`);
           bump(noReply, code);
           continue;
         }
@@ -348,7 +365,7 @@ async function sigtermUnderLoad(name: string, opts: { deleteTopicFirst: boolean 
   console.log(
     [
       `SIGTERM under load (${name}): sent ${sent}, OK'd ${okKeys.length}, FAIL replies ${failed} ${JSON.stringify([...failReplies])}`,
-      `  no reply ${JSON.stringify([...noReply])}; clients told Connection: close ${closes}, refused ${refused}`,
+      `  no reply ${JSON.stringify(noReplyDetails)}; clients told Connection: close ${closes}, refused ${refused}`,
       `  exit ${JSON.stringify(status)} ${stopMs} ms after SIGTERM; 'bridge stopped' line: ${JSON.stringify(stopped)}`,
       `  topic: ${report.records} records, duplicates ${report.duplicates}, missing ${report.missing.length}, out of order ${report.outOfOrder.length}`,
       `  logs: ${setup.logDir}`,
@@ -376,3 +393,43 @@ test('SIGTERM under load: every sent request is answered, exit 0 within the grac
 test('SIGTERM under load while Kafka cannot acknowledge: the same, through the spool', async () => {
   await sigtermUnderLoad('sigterm-stuck', { deleteTopicFirst: true });
 }, 180000);
+
+test('SIGTERM while a spool drain step waits on Kafka: exit 0 within SHUTDOWN_GRACE_MS, the spool kept', async () => {
+  const GRACE_MS = 3000;
+  const setup = await newSetup('sigterm-drain', {
+    SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    PUBLISH_TIMEOUT_MS: '300',
+  });
+  const first = spawnBridge('bridge-1', setup);
+  await waitServing(first, { ready: true });
+  await deleteTopics(kafka, [setup.topic]); // nothing acknowledges this bridge's records
+  const { key, text } = callbackBody('drain', 0, 0);
+  const reply = await post(`${first.callbackUrl}?${signedQuery()}`, text);
+  expect(reply.body).toBe(OK_REPLY); // spooled after 300 ms; the drainer starts a step at once
+  await waitFor('the drainer to start', () =>
+    first.logLines().some((l) => l.msg === 'draining the spool to Kafka'),
+  );
+  const sigtermAt = Date.now();
+  first.kill('SIGTERM');
+  const status = await first.waitExit(30000);
+  const stopMs = Date.now() - sigtermAt;
+  const lines = first.logLines();
+  console.log(
+    `SIGTERM during a drain step: exit ${JSON.stringify(status)} ${stopMs} ms after SIGTERM (grace ${GRACE_MS} ms); last lines:\n` +
+      lines
+        .slice(-3)
+        .map((l) => `  ${JSON.stringify(l)}`)
+        .join('\n'),
+  );
+
+  await ensureTopic(kafka, { topic: setup.topic, numPartitions: 6, replicationFactor: 1 });
+  const second = spawnBridge('bridge-2', setup);
+  await waitServing(second, { ready: false });
+  await waitSpoolEmpty(second, 60000);
+  const report = await topicReport(setup.topic, [key]);
+  expect(report.missing).toEqual([]);
+  expect(status).toEqual({ code: 0, signal: null });
+  expect(stopMs).toBeLessThanOrEqual(GRACE_MS + 1000);
+  second.kill('SIGTERM');
+  expect(await second.waitExit(GRACE_MS + 2000)).toEqual({ code: 0, signal: null });
+}, 120000);

@@ -29,6 +29,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     KAFKA_TOPIC_PARTITIONS: '6',
     KAFKA_TOPIC_REPLICATION_FACTOR: '1',
     LOG_LEVEL: 'silent',
+    SHUTDOWN_DELAY_MS: '0',
     ...overrides,
   });
 }

@@ -305,19 +305,25 @@ export function post(
     req.setTimeout(opts.timeoutMs ?? 15000, () =>
       req.destroy(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })),
     );
-    req.on('error', reject);
+    req.on('error', (err: Error & { reusedSocket?: boolean }) => {
+      // a reset on a reused keep-alive socket: the server closed it as our request went out
+      err.reusedSocket = req.reusedSocket;
+      reject(err);
+    });
     req.end(body);
   });
 }
 
 /**
- * Runs `stack.sh <args>` asynchronously (kafka-start takes ~10 s: the clients keep going).
- * Rejects with its output on a non-zero exit.
+ * Runs `stack.sh <args>` asynchronously (kafka-start takes ~10 s: the clients keep going), with
+ * extra environment (STACK_DIR, KAFKA_PORT, ... for a private stack). Rejects with its output on
+ * a non-zero exit.
  */
-export function stackAsync(...args: string[]): Promise<void> {
+export function stackAsync(args: string[], env: Record<string, string> = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [STACK_SCRIPT, ...args], {
       cwd: ROOT,
+      env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

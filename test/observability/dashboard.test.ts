@@ -1,0 +1,177 @@
+import { OK_REPLY } from '../../src/tencent/reply';
+import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { loadFixtures } from '../support/fixtures';
+import { scrape } from '../support/wait';
+import {
+  allPanels,
+  dashboardExprs,
+  loadDashboard,
+  metricNames,
+  ruleExprs,
+  selectors,
+  substituteVariables,
+} from './support';
+
+/**
+ * The Grafana dashboard is a valid dashboard model (what Grafana needs to load and provision
+ * it), filtered by its variables everywhere, and names only metrics a real bridge exports.
+ */
+const dashboard = loadDashboard();
+const panels = allPanels(dashboard);
+const queryPanels = panels.filter((p) => p.type !== 'row');
+const DATASOURCE = { type: 'prometheus', uid: '${datasource}' };
+
+describe('the dashboard model', () => {
+  test('is a provisionable dashboard: uid, title, schemaVersion, no __inputs', () => {
+    expect(dashboard.uid).toBe('tim-kafka-bridge');
+    expect(dashboard.title).toBe('tim-kafka-bridge');
+    expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
+    expect(dashboard.schemaVersion).toBeLessThanOrEqual(41);
+    expect(dashboard.__inputs).toBeUndefined();
+    expect(JSON.stringify(dashboard)).not.toMatch(/\$\{DS_[A-Z_]+\}/);
+  });
+
+  test('has the datasource, namespace, job and instance variables', () => {
+    const vars = new Map(dashboard.templating.list.map((v) => [v.name, v]));
+    expect([...vars.keys()]).toEqual(['datasource', 'namespace', 'job', 'instance']);
+    expect(vars.get('datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
+    for (const name of ['namespace', 'job', 'instance']) {
+      const v = vars.get(name)!;
+      expect(v).toMatchObject({ type: 'query', includeAll: true, allValue: '.*' });
+      expect(v.datasource).toEqual(DATASOURCE);
+      // label_values(<a bridge metric>, <the variable's label>)
+      expect(v.definition).toMatch(new RegExp(`^label_values\\(tim_bridge_\\w+.*, ${name}\\)$`));
+      expect(v.query).toMatchObject({ query: v.definition });
+    }
+  });
+
+  test('every panel has a unique id, a gridPos inside 24 columns, and no two overlap', () => {
+    const ids = panels.map((p) => p.id);
+    expect(ids.every((id) => Number.isInteger(id) && id > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of panels) {
+      const { x, y, w, h } = p.gridPos;
+      expect([x, y, w, h].every((n) => Number.isInteger(n) && n >= 0)).toBe(true);
+      expect(w).toBeGreaterThan(0);
+      expect(h).toBeGreaterThan(0);
+      expect(x + w).toBeLessThanOrEqual(24);
+    }
+    for (const [i, a] of panels.entries()) {
+      for (const b of panels.slice(i + 1)) {
+        const overlap =
+          a.gridPos.x < b.gridPos.x + b.gridPos.w &&
+          b.gridPos.x < a.gridPos.x + a.gridPos.w &&
+          a.gridPos.y < b.gridPos.y + b.gridPos.h &&
+          b.gridPos.y < a.gridPos.y + a.gridPos.h;
+        if (overlap) throw new Error(`panels "${a.title}" and "${b.title}" overlap`);
+      }
+    }
+  });
+
+  test('every panel queries the ${datasource} variable, with refIds unique per panel', () => {
+    expect(queryPanels.length).toBeGreaterThanOrEqual(15);
+    for (const p of queryPanels) {
+      expect(p.title).toBeTruthy();
+      expect(p.datasource).toEqual(DATASOURCE);
+      expect(p.targets?.length).toBeGreaterThan(0);
+      const refIds = p.targets!.map((t) => t.refId);
+      expect(new Set(refIds).size).toBe(refIds.length);
+      for (const t of p.targets!) {
+        expect(t.refId).toMatch(/^[A-Z]$/);
+        expect(t.expr.trim()).not.toBe('');
+        expect(t.datasource).toEqual(DATASOURCE);
+      }
+    }
+  });
+
+  test('has the panels operators need', () => {
+    const all = dashboardExprs().map((e) => e.expr);
+    const has = (re: RegExp) => expect(all.some((e) => re.test(e))).toBe(true);
+    has(/sum by \(outcome\) \(rate\(tim_bridge_callbacks_accepted_total/);
+    has(/sum by \(reason\) \(rate\(tim_bridge_callbacks_refused_total/);
+    for (const q of ['0.5', '0.95', '0.99'])
+      has(new RegExp(`histogram_quantile\\(${q}, .*tim_bridge_reply_duration_seconds_bucket`));
+    has(/tim_bridge_kafka_ack_duration_seconds_bucket/);
+    has(/tim_bridge_producer_batch_records_(bucket|sum)/);
+    for (const m of [
+      'spool_records',
+      'spool_bytes',
+      'spool_oldest_record_age_seconds',
+      'spool_usage_ratio',
+    ])
+      has(new RegExp(`tim_bridge_${m}\\{`));
+    has(/outcome="dlq"/);
+    has(/nodejs_eventloop_lag_p99_seconds/);
+    has(/process_resident_memory_bytes/);
+    has(/nodejs_heap_size_used_bytes/);
+    has(/^sum\(tim_bridge_ready\{/);
+    has(/tim_bridge_kafka_connected/);
+    // the reply latency panel draws Tencent's 2 s limit
+    const latency = queryPanels.find((p) =>
+      p.targets!.some((t) => t.expr.includes('tim_bridge_reply_duration_seconds_bucket')),
+    ) as unknown as {
+      fieldConfig: {
+        defaults: {
+          unit: string;
+          thresholds: { steps: { value: number | null }[] };
+          custom: { thresholdsStyle: { mode: string } };
+        };
+      };
+    };
+    expect(latency.fieldConfig.defaults.unit).toBe('s');
+    expect(latency.fieldConfig.defaults.thresholds.steps.map((s) => s.value)).toContain(2);
+    expect(latency.fieldConfig.defaults.custom.thresholdsStyle.mode).not.toBe('off');
+  });
+
+  test('every metric selector is filtered by namespace, job and instance', () => {
+    for (const { where, expr } of dashboardExprs()) {
+      const sels = selectors(expr);
+      expect(sels.length).toBeGreaterThan(0);
+      for (const s of sels) {
+        if (s.matchers === undefined) throw new Error(`${where}: ${s.name} without matchers`);
+        for (const v of ['namespace', 'job', 'instance'])
+          expect(s.matchers).toContain(`${v}=~"$${v}"`);
+      }
+      expect(() => substituteVariables(expr)).not.toThrow();
+    }
+  });
+});
+
+describe('against a real scrape', () => {
+  let bridge: TestBridge;
+  let exposition: string;
+  beforeAll(async () => {
+    bridge = await startTestBridge('obs-dashboard', { BODY_LIMIT_BYTES: '4096' });
+    const text = loadFixtures().find((f) => f.name === 'text.json')!.text;
+    // an OK, a refusal and a dead letter, so that labelled series exist
+    const ok = await postCallback(bridge.callbackUrl, text);
+    expect(await ok.text()).toBe(OK_REPLY);
+    expect((await postCallback(bridge.callbackUrl, '{')).status).toBe(400);
+    const dlq = await postCallback(bridge.callbackUrl, text.replace('"MsgSeq":', '"MsgSeq":"x",'));
+    expect(dlq.status).toBe(400);
+    exposition = await scrape(bridge.adminUrl);
+  });
+  afterAll(async () => {
+    await bridge?.dispose();
+  });
+
+  test('every metric the dashboard and the alert rules name is in it', () => {
+    const exported = new Set(
+      exposition
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.replace(/[{ ].*$/, '')),
+    );
+    expect(exported.has('tim_bridge_callbacks_accepted_total')).toBe(true);
+    const missing: string[] = [];
+    for (const { where, expr } of [...dashboardExprs(), ...ruleExprs()]) {
+      const names = metricNames(expr);
+      expect(names.length).toBeGreaterThan(0);
+      for (const n of names) if (!exported.has(n)) missing.push(`${where}: ${n}`);
+    }
+    // the variables' label_values queries too
+    for (const v of loadDashboard().templating.list)
+      for (const n of metricNames(v.definition ?? '')) if (!exported.has(n)) missing.push(n);
+    expect(missing).toEqual([]);
+  });
+});

@@ -1,0 +1,320 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
+import { OK_REPLY } from '../../src/tencent/reply';
+import { sign } from '../../src/tencent/signature';
+import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { loadFixtures } from '../support/fixtures';
+import { freePort } from '../support/process';
+import { waitFor } from '../support/wait';
+import {
+  RULES_FILE,
+  alertSignals,
+  dashboardExprs,
+  ensurePrometheusInstalled,
+  loadDashboard,
+  ruleExprs,
+  substituteVariables,
+} from './support';
+
+/**
+ * A real Prometheus (Debian's package) scrapes two real bridges every second, with the alert
+ * rules loaded, after traffic that exercises every outcome. Then every PromQL expression of the
+ * dashboard and of the rules must parse and return at least one series (alert conditions: their
+ * signals, see support.ts), and the alerts that the traffic makes true must be pending or firing.
+ *
+ *   bridge "main":   signed callbacks of one SdkAppid, a spool of 5 records, 4 KiB bodies; its
+ *                    topic deleted halfway (Kafka cannot acknowledge): kafka, dlq, spooled,
+ *                    spool_full, unauthenticated, foreign_app, too_large, malformed_json,
+ *                    invalid, unsupported_command. Scraped with namespace="obs-test".
+ *   bridge "nospool": no spool, topic deleted: kafka, then publish_timeout. No namespace label
+ *                    (as without Kubernetes).
+ */
+const TOKEN = 'obs-token';
+const APP = '1400000001';
+const JOB = 'tim-kafka-bridge';
+const NAMESPACE = 'obs-test';
+const text = loadFixtures().find((f) => f.name === 'text.json')!.text;
+let seq = 0;
+const body = (): string => text.replace('"MsgSeq":48374', `"MsgSeq":${++seq}`);
+const signed = (extra: Record<string, string | undefined> = {}) => {
+  const t = Math.floor(Date.now() / 1000);
+  return { RequestTime: String(t), Sign: sign(TOKEN, t), ...extra };
+};
+
+let main: TestBridge;
+let nospool: TestBridge;
+let prometheus: ChildProcess | undefined;
+let promUrl: string;
+let promDir: string;
+let promLog = '';
+
+interface QueryResult {
+  status: string;
+  error?: string;
+  data?: { resultType: string; result: { metric: Record<string, string> }[] };
+}
+async function query(expr: string): Promise<QueryResult> {
+  const res = await fetch(`${promUrl}/api/v1/query`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ query: expr }).toString(),
+  });
+  return (await res.json()) as QueryResult;
+}
+const seriesOf = async (expr: string) => {
+  const r = await query(expr);
+  if (r.status !== 'success') throw new Error(`${expr}: ${r.error}`);
+  return r.data!.result;
+};
+
+async function send(
+  b: TestBridge,
+  payload: string | Uint8Array,
+  query: Record<string, string | undefined>,
+  status: number,
+): Promise<void> {
+  const res = await postCallback(b.callbackUrl, payload, { query });
+  const reply = await res.text();
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} ${reply}`);
+  if (status === 200) expect(reply).toBe(OK_REPLY);
+}
+
+/** One round of every outcome that does not need Kafka to be away. */
+async function round(): Promise<void> {
+  for (let i = 0; i < 5; i++) await send(main, body(), signed({ OptPlatform: 'IOS' }), 200);
+  await send(main, body(), signed({ OptPlatform: 'Android' }), 200);
+  await send(main, body(), {}, 401); // unauthenticated: unsigned
+  await send(main, body(), signed({ Sign: sign('wrong', 1) }), 401);
+  await send(main, body(), signed({ SdkAppid: '1400009999' }), 403); // foreign_app
+  await send(main, 'x'.repeat(5000), signed(), 413); // too_large
+  await send(main, '{"CallbackCommand": ', signed(), 400); // malformed_json
+  await send(main, body().replace('"MsgSeq":', '"MsgSeq":"x","_":'), signed(), 400); // invalid, dlq
+  await send(main, body(), signed({ CallbackCommand: 'Group.CallbackAfterSendMsg' }), 400); // dlq
+  await send(nospool, body(), {}, 200);
+}
+
+/** The newest scrape of every target is after `t` (ms). */
+async function scrapedAfter(t: number): Promise<void> {
+  await waitFor(
+    `two scrapes of both bridges after ${new Date(t).toISOString()}`,
+    async () => {
+      const r = await seriesOf(
+        `up{job="${JOB}"} == 1 and timestamp(up{job="${JOB}"}) > ${t / 1000 + 1.5}`,
+      );
+      return r.length === 2;
+    },
+    30000,
+    250,
+  );
+}
+
+beforeAll(async () => {
+  ensurePrometheusInstalled();
+  main = await startTestBridge('obs-prom-main', {
+    TENCENT_SDKAPPIDS: APP,
+    TENCENT_CALLBACK_TOKEN: TOKEN,
+    BODY_LIMIT_BYTES: '4096',
+    PUBLISH_TIMEOUT_MS: '300',
+    SPOOL_MAX_RECORDS: '5',
+  });
+  nospool = await startTestBridge('obs-prom-nospool', {
+    PUBLISH_TIMEOUT_MS: '300',
+    SPOOL_ENABLED: 'false',
+  });
+
+  promDir = mkdtempSync(join(tmpdir(), 'tim-prometheus-'));
+  const port = await freePort();
+  promUrl = `http://127.0.0.1:${port}`;
+  const target = (b: TestBridge) => b.adminUrl.replace('http://', '');
+  writeFileSync(
+    join(promDir, 'prometheus.yml'),
+    JSON.stringify({
+      global: { scrape_interval: '1s', evaluation_interval: '1s' },
+      rule_files: [RULES_FILE],
+      scrape_configs: [
+        {
+          job_name: JOB,
+          static_configs: [
+            { targets: [target(main)], labels: { namespace: NAMESPACE } },
+            { targets: [target(nospool)] },
+          ],
+        },
+      ],
+    }),
+  );
+  prometheus = spawn(
+    'prometheus',
+    [
+      `--config.file=${join(promDir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(promDir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=1h',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const keep = (chunk: Buffer) => {
+    promLog = (promLog + chunk.toString()).slice(-20000);
+  };
+  prometheus.stdout!.on('data', keep);
+  prometheus.stderr!.on('data', keep);
+  await waitFor(
+    'Prometheus to be ready',
+    async () => {
+      if (prometheus?.exitCode !== null) throw new Error(`prometheus exited:\n${promLog}`);
+      return (await fetch(`${promUrl}/-/ready`).catch(() => undefined))?.status === 200;
+    },
+    30000,
+    200,
+  );
+
+  // round 1, a scrape, round 2: counters exist and have risen between two scrapes
+  await round();
+  await scrapedAfter(Date.now());
+  await round();
+
+  // Kafka unable to acknowledge either bridge's records
+  await deleteTopics(main.kafka, [main.topic, nospool.topic]);
+  for (let i = 0; i < 5; i++) await send(main, body(), signed(), 200); // spooled
+  await send(main, body(), signed(), 503); // spool_full
+  await send(nospool, body(), {}, 503); // publish_timeout
+  await scrapedAfter(Date.now());
+}, 120000);
+
+afterAll(async () => {
+  if (prometheus && prometheus.exitCode === null) {
+    prometheus.kill('SIGTERM');
+    const exited = once(prometheus, 'exit');
+    const timer = setTimeout(() => prometheus?.kill('SIGKILL'), 10000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (promDir) rmSync(promDir, { recursive: true, force: true });
+  // topics back, so that the producers can flush and close
+  for (const b of [main, nospool]) {
+    if (!b) continue;
+    await ensureTopic(b.kafka, { topic: b.topic, numPartitions: 6, replicationFactor: 1 }).catch(
+      () => undefined,
+    );
+    await b.dispose();
+  }
+}, 60000);
+
+test('Prometheus scrapes both bridges and loaded every rule, healthy', async () => {
+  expect(await seriesOf(`up{job="${JOB}"} == 1`)).toHaveLength(2);
+  const rules = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as {
+    data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+  };
+  const loaded = rules.data.groups.flatMap((g) => g.rules);
+  expect(loaded.map((r) => r.name)).toEqual(ruleExprs().map((e) => e.where.replace('rule ', '')));
+  for (const r of loaded)
+    expect({ name: r.name, health: r.health }).toEqual({ name: r.name, health: 'ok' });
+});
+
+test('the traffic produced every outcome and refusal reason', async () => {
+  const values = async (expr: string, label: string) =>
+    (await seriesOf(expr)).map((s) => s.metric[label]).sort();
+  // series start at 0 (so that increase() sees the first event): count the ones that moved
+  expect(
+    await values('sum by (outcome) (tim_bridge_callbacks_accepted_total) > 0', 'outcome'),
+  ).toEqual(['dlq', 'kafka', 'spooled']);
+  expect(
+    await values('sum by (reason) (tim_bridge_callbacks_refused_total) > 0', 'reason'),
+  ).toEqual([
+    'foreign_app',
+    'invalid',
+    'malformed_json',
+    'publish_timeout',
+    'spool_full',
+    'too_large',
+    'unauthenticated',
+    'unsupported_command',
+  ]);
+  expect(
+    await values('sum by (platform) (tim_bridge_callbacks_received_total)', 'platform'),
+  ).toEqual(['Android', 'iOS']);
+});
+
+test('the dashboard variables find the bridges (namespace present on one, absent on the other)', async () => {
+  const labelValues = async (label: string) => {
+    const url = `${promUrl}/api/v1/label/${label}/values?${new URLSearchParams({ 'match[]': 'tim_bridge_ready' })}`;
+    return ((await (await fetch(url)).json()) as { data: string[] }).data.sort();
+  };
+  expect(await labelValues('namespace')).toEqual([NAMESPACE]);
+  expect(await labelValues('job')).toEqual([JOB]);
+  expect(await labelValues('instance')).toEqual(
+    [main, nospool].map((b) => b.adminUrl.replace('http://', '')).sort(),
+  );
+  // with "All" (.*), a selector matches the bridge without a namespace label too
+  expect(
+    await seriesOf(substituteVariables('tim_bridge_ready{namespace=~"$namespace"}')),
+  ).toHaveLength(2);
+  expect(loadDashboard().templating.list.find((v) => v.name === 'namespace')?.allValue).toBe('.*');
+});
+
+test('every dashboard expression parses and returns at least one series', async () => {
+  const empty: string[] = [];
+  const exprs = dashboardExprs();
+  expect(exprs.length).toBeGreaterThanOrEqual(30);
+  for (const { where, expr } of exprs) {
+    const promql = substituteVariables(expr);
+    const r = await query(promql);
+    if (r.status !== 'success') throw new Error(`${where} does not parse: ${r.error}\n${promql}`);
+    if (r.data!.result.length === 0) empty.push(`${where}: ${promql}`);
+  }
+  expect(empty).toEqual([]);
+});
+
+test('every alert expression parses, and each of its signals returns at least one series', async () => {
+  const empty: string[] = [];
+  for (const { where, expr } of ruleExprs()) {
+    const full = await query(expr);
+    if (full.status !== 'success') throw new Error(`${where} does not parse: ${full.error}`);
+    for (const signal of alertSignals(expr)) {
+      if ((await seriesOf(signal)).length === 0) empty.push(`${where}: ${signal}`);
+    }
+  }
+  expect(empty).toEqual([]);
+});
+
+test('the alerts the traffic makes true are pending or firing, for the right bridge', async () => {
+  const expected = [
+    ['TimBridgeSpoolNotEmpty', main],
+    ['TimBridgeSpoolAlmostFull', main],
+    ['TimBridgeNotReady', main],
+    ['TimBridgeNotReady', nospool],
+    ['TimBridgeHighRefusalRatio', undefined],
+    ['TimBridgeDeadLettersGrowing', undefined],
+  ] as const;
+  await waitFor(
+    'the alerts to be pending or firing',
+    async () => {
+      const alerts = (
+        (await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as {
+          data: { alerts: { labels: Record<string, string>; state: string }[] };
+        }
+      ).data.alerts;
+      return expected.every(([name, bridge]) =>
+        alerts.some(
+          (a) =>
+            a.labels.alertname === name &&
+            ['pending', 'firing'].includes(a.state) &&
+            (bridge === undefined || a.labels.instance === bridge.adminUrl.replace('http://', '')),
+        ),
+      );
+    },
+    15000,
+    500,
+  );
+  // and the quiet ones are quiet: callbacks flow, replies are fast, producers connected
+  const alerts = (
+    (await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as {
+      data: { alerts: { labels: Record<string, string> }[] };
+    }
+  ).data.alerts.map((a) => a.labels.alertname);
+  for (const quiet of ['TimBridgeNoCallbacks', 'TimBridgeSlowReplies'])
+    expect(alerts).not.toContain(quiet);
+});

@@ -1,0 +1,227 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { ROOT } from '../support/stack';
+
+/** The observability deliverables, and what the tests read out of them. */
+
+export const OBS_DIR = join(ROOT, 'observability');
+export const DASHBOARD_FILE = join(OBS_DIR, 'grafana', 'tim-kafka-bridge.json');
+export const CONFIGMAP_FILE = join(OBS_DIR, 'grafana', 'dashboard-configmap.yaml');
+export const RULES_FILE = join(OBS_DIR, 'prometheus', 'tim-kafka-bridge.rules.yml');
+export const RULES_TEST_FILE = join(OBS_DIR, 'prometheus', 'tim-kafka-bridge.rules.test.yml');
+export const PROMETHEUS_RULE_FILE = join(OBS_DIR, 'prometheus', 'prometheusrule.yaml');
+export const INSTALL_SCRIPT = join(ROOT, 'scripts', 'tools', 'install-prometheus.sh');
+
+/** The dashboard's template variables, as the tests substitute them (all values, 1 m rates). */
+export const TEMPLATE_VALUES: Record<string, string> = {
+  namespace: '.*',
+  job: '.*',
+  instance: '.*',
+  __rate_interval: '1m',
+  __interval: '15s',
+  __range: '5m',
+};
+
+export interface Target {
+  refId: string;
+  expr: string;
+  datasource?: { type?: string; uid?: string };
+}
+export interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { type?: string; uid?: string };
+  targets?: Target[];
+  panels?: Panel[];
+}
+export interface Variable {
+  name: string;
+  type: string;
+  query: unknown;
+  definition?: string;
+  includeAll?: boolean;
+  allValue?: string;
+  datasource?: { type?: string; uid?: string };
+}
+export interface Dashboard {
+  uid: string;
+  title: string;
+  schemaVersion: number;
+  panels: Panel[];
+  templating: { list: Variable[] };
+  __inputs?: unknown;
+}
+
+export function loadDashboard(): Dashboard {
+  return JSON.parse(readFileSync(DASHBOARD_FILE, 'utf8')) as Dashboard;
+}
+
+/** Every panel, rows' nested panels included. */
+export function allPanels(d: Dashboard): Panel[] {
+  return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+}
+
+export interface NamedExpr {
+  /** where the expression comes from, for failure messages */
+  where: string;
+  expr: string;
+}
+
+export function dashboardExprs(d: Dashboard = loadDashboard()): NamedExpr[] {
+  return allPanels(d).flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })),
+  );
+}
+
+export interface Rule {
+  alert?: string;
+  record?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+export interface RuleGroup {
+  name: string;
+  rules: Rule[];
+}
+
+export function loadRuleGroups(): RuleGroup[] {
+  return (parse(readFileSync(RULES_FILE, 'utf8')) as { groups: RuleGroup[] }).groups;
+}
+
+export function ruleExprs(groups: RuleGroup[] = loadRuleGroups()): NamedExpr[] {
+  return groups.flatMap((g) =>
+    g.rules.map((r) => ({ where: `rule ${r.alert ?? r.record}`, expr: r.expr.trim() })),
+  );
+}
+
+/** `$var`, `${var}` and `[[var]]` replaced by TEMPLATE_VALUES. */
+export function substituteVariables(expr: string, values = TEMPLATE_VALUES): string {
+  return expr.replace(
+    /\$\{(\w+)\}|\$(\w+)|\[\[(\w+)\]\]/g,
+    (all, a?: string, b?: string, c?: string) => {
+      const name = (a ?? b ?? c)!;
+      if (!(name in values)) throw new Error(`unknown template variable ${all} in ${expr}`);
+      return values[name]!;
+    },
+  );
+}
+
+const METRIC_NAME = /\b(?:tim_bridge|nodejs|process)_[a-zA-Z0-9_]*[a-zA-Z0-9]\b/g;
+
+/** The metric names an expression selects (the project's and prom-client's default ones). */
+export function metricNames(expr: string): string[] {
+  return [...new Set(expr.match(METRIC_NAME) ?? [])];
+}
+
+/** Each `name{matchers}` of an expression, and names used without braces (matchers ''). */
+export function selectors(expr: string): { name: string; matchers: string | undefined }[] {
+  const out: { name: string; matchers: string | undefined }[] = [];
+  for (const m of expr.matchAll(new RegExp(METRIC_NAME.source + '(\\s*\\{([^}]*)\\})?', 'g'))) {
+    out.push({ name: m[0].replace(/\s*\{.*$/s, ''), matchers: m[2] });
+  }
+  return out;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Alert conditions without their thresholds.
+ *
+ * An alert expression returns series only while it fires, so against a healthy bridge it
+ * returns nothing even when it is right. What the test evaluates instead is its *signals*:
+ *   1. split the expression at its top-level set operators (`and`, `or`, `unless`, with their
+ *      `on (...)` / `ignoring (...)`): each operand is a signal of its own;
+ *   2. from each operand, remove enclosing parentheses and one trailing top-level comparison
+ *      with a number (`> 0.8`, `== 0`, `> bool 1`), then enclosing parentheses again.
+ * Each signal must return at least one series: the metrics, labels and functions the alert
+ * compares exist in the real data. (The full expression is also sent, and must parse.)
+ * ------------------------------------------------------------------------------------------ */
+
+/** Positions at parenthesis/bracket/brace depth 0, outside string literals. */
+function topLevelMask(expr: string): boolean[] {
+  const mask: boolean[] = [];
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < expr.length; i++) {
+    const ch = expr[i]!;
+    if (quote) {
+      mask.push(false);
+      if (ch === '\\') {
+        mask.push(false);
+        i++;
+      } else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === '`') {
+      quote = ch;
+      mask.push(false);
+      continue;
+    }
+    if ('([{'.includes(ch)) depth++;
+    mask.push(depth === 0 && !')]}'.includes(ch));
+    if (')]}'.includes(ch)) depth--;
+  }
+  return mask;
+}
+
+export function unwrapParens(expr: string): string {
+  let e = expr.trim();
+  while (e.startsWith('(') && e.endsWith(')')) {
+    const inner = e.slice(1, -1);
+    // only when the outer pair encloses everything: the inner part is balanced on its own
+    let depth = 0;
+    let balanced = true;
+    for (const ch of inner) {
+      if (ch === '(') depth++;
+      if (ch === ')' && --depth < 0) {
+        balanced = false;
+        break;
+      }
+    }
+    if (!balanced || depth !== 0) break;
+    e = inner.trim();
+  }
+  return e;
+}
+
+export function splitSetOperators(expr: string): string[] {
+  const mask = topLevelMask(expr);
+  const parts: string[] = [];
+  let start = 0;
+  const op = /(^|[\s)])(and|or|unless)(\s+(on|ignoring)\s*\([^)]*\))?(?=[\s(])/g;
+  for (const m of expr.matchAll(op)) {
+    const at = m.index + m[1]!.length;
+    if (!mask[at]) continue;
+    parts.push(expr.slice(start, at));
+    start = m.index + m[0].length;
+  }
+  parts.push(expr.slice(start));
+  return parts.map((p) => p.trim());
+}
+
+export function stripComparison(expr: string): string {
+  const e = unwrapParens(expr);
+  const m = /(==|!=|>=|<=|>|<)\s*(bool\s+)?[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$/.exec(e);
+  if (!m || !topLevelMask(e)[m.index]) return e;
+  return unwrapParens(e.slice(0, m.index));
+}
+
+export function alertSignals(expr: string): string[] {
+  return splitSetOperators(expr).map(stripComparison);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/** Makes prometheus and promtool available through the project's script (idempotent). */
+export function ensurePrometheusInstalled(): void {
+  if (
+    spawnSync('sh', ['-c', 'command -v promtool && command -v prometheus'], { stdio: 'ignore' })
+      .status !== 0
+  ) {
+    execFileSync('bash', [INSTALL_SCRIPT], { stdio: 'inherit' });
+  }
+}
