@@ -56,4 +56,45 @@ describe('configuration', () => {
         .map((line) => line.split('|').map((c) => (/^\s*-+\s*$/.test(c) ? '---' : c.trim())));
     expect(cells(table?.[1] ?? '')).toEqual(cells(configTableMarkdown()));
   });
+
+  test('production refuses to start open to anyone, unless the operator says so', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      /ALLOW_UNAUTHENTICATED=true if you mean it/,
+    );
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', ALLOW_UNAUTHENTICATED: 'true' }),
+    ).not.toThrow();
+    expect(() =>
+      loadConfig({ NODE_ENV: 'production', TENCENT_SDKAPPIDS: '1400000001' }),
+    ).not.toThrow();
+    expect(() => loadConfig({ NODE_ENV: 'production', TENCENT_CALLBACK_TOKEN: 't' })).not.toThrow();
+    expect(() => loadConfig({})).not.toThrow(); // development
+  });
+
+  test('settings that go together are checked together', () => {
+    expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512' })).toThrow(
+      'KAFKA_SASL_MECHANISM=scram-sha-512 needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD',
+    );
+    expect(() => loadConfig({ KAFKA_SSL_CERT_FILE: '/c.pem' })).toThrow(
+      /go together \(mutual TLS\)/,
+    );
+    expect(() => loadConfig({ TENCENT_CALLBACK_TOKEN_PREVIOUS: 'old' })).toThrow(
+      /needs TENCENT_CALLBACK_TOKEN/,
+    );
+    try {
+      loadConfig({
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'u',
+        KAFKA_SASL_PASSWORD: 'hunter2x',
+        PORT: 'x',
+      });
+    } catch (err) {
+      expect(String(err)).not.toContain('hunter2x');
+    }
+    try {
+      loadConfig({ TENCENT_CALLBACK_TOKEN_PREVIOUS: 'old-secret', TENCENT_SDKAPPIDS: 'abc' });
+    } catch (err) {
+      expect(String(err)).not.toContain('old-secret');
+    }
+  });
 });

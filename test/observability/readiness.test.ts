@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OK_REPLY } from '../../src/tencent/reply';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
 import { loadFixtures } from '../support/fixtures';
-import { freePort } from '../support/process';
-import { STACK_SCRIPT, ROOT } from '../support/stack';
+import { freePort, stackAsync } from '../support/process';
 import { metricValue, scrape, waitFor } from '../support/wait';
 
 /**
@@ -22,18 +19,7 @@ let kafkaUp = false;
 let bridge: TestBridge;
 
 /** stack.sh on the private stack, asynchronously: the bridge under test runs in this process. */
-async function privateStack(...args: string[]): Promise<void> {
-  const child = spawn('bash', [STACK_SCRIPT, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`stack.sh ${args.join(' ')} failed (${code}):\n${output}`);
-}
+const privateStack = (...args: string[]): Promise<void> => stackAsync(args, env);
 
 interface Readiness {
   status: number;
