@@ -29,44 +29,45 @@ afterAll(async () => {
   await bridge?.dispose();
 });
 
-const refusals: [string, Record<string, string | undefined>, number, string][] = [
-  ['unsigned', {}, 401, 'unauthenticated: Sign is missing'],
+// queries are built when each case runs: a RequestTime taken when the file loads would age
+const refusals: [string, () => Record<string, string | undefined>, number, string][] = [
+  ['unsigned', () => ({}), 401, 'unauthenticated: Sign is missing'],
   [
     'signed without RequestTime',
-    { Sign: signed(TOKEN).Sign },
+    () => ({ Sign: signed(TOKEN).Sign }),
     401,
     'unauthenticated: RequestTime is missing',
   ],
-  ['wrongly signed', signed('not-the-token'), 401, 'unauthenticated: Sign does not match'],
+  ['wrongly signed', () => signed('not-the-token'), 401, 'unauthenticated: Sign does not match'],
   [
-    'stale (replayed 61 s later)',
-    signed(TOKEN, now() - 61),
+    'stale (replayed 90 s later)',
+    () => signed(TOKEN, now() - 90),
     401,
     'unauthenticated: RequestTime is outside the accepted window of ±60 s',
   ],
   [
     'from the future',
-    signed(TOKEN, now() + 61),
+    () => signed(TOKEN, now() + 90),
     401,
     'unauthenticated: RequestTime is outside the accepted window of ±60 s',
   ],
   [
     'a malformed Sign',
-    { ...signed(TOKEN), Sign: 'zz' },
+    () => ({ ...signed(TOKEN), Sign: 'zz' }),
     401,
     'unauthenticated: Sign must be 64 lowercase hex characters',
   ],
   [
     'from a foreign app',
-    { ...signed(TOKEN), SdkAppid: '1400009999' },
+    () => ({ ...signed(TOKEN), SdkAppid: '1400009999' }),
     403,
     'this SdkAppid is not accepted here',
   ],
-  ['naming no app', { ...signed(TOKEN), SdkAppid: undefined }, 403, 'SdkAppid is missing'],
+  ['naming no app', () => ({ ...signed(TOKEN), SdkAppid: undefined }), 403, 'SdkAppid is missing'],
 ];
 
-test.each(refusals)('%s: refused with %i', async (_name, query, status, info) => {
-  const res = await postCallback(bridge.callbackUrl, body, { query });
+test.each(refusals)('%s is refused', async (_name, query, status, info) => {
+  const res = await postCallback(bridge.callbackUrl, body, { query: query() });
   expect(res.status).toBe(status);
   expect(await res.json()).toEqual({ ActionStatus: 'FAIL', ErrorInfo: info, ErrorCode: 1 });
 });
