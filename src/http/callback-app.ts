@@ -33,7 +33,12 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
   app.set('etag', false);
 
   const refuse = (req: Request, res: Response, err: BridgeError): void => {
-    metrics.refused.inc({ reason: err.reason });
+    // a request that is no callback at all (another path or method) is not a refused callback
+    if (err.reason === 'not_found' || err.reason === 'method_not_allowed') {
+      metrics.unrouted.inc({ reason: err.reason });
+    } else {
+      metrics.refused.inc({ reason: err.reason });
+    }
     const requestId = req.get('x-request-id') ?? randomUUID();
     const level = err.status >= 500 ? 'warn' : 'info';
     logger[level](

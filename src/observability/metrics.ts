@@ -24,6 +24,12 @@ export function createBridgeMetrics(registry: Registry) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    unrouted: new Counter({
+      name: `${p}requests_unrouted_total`,
+      help: 'Requests to the callback port that are no callback: another path (not_found) or method (method_not_allowed).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     accepted: new Counter({
       name: `${p}callbacks_accepted_total`,
       help: 'Callbacks made durable, by where: kafka (acknowledged), spooled (local spool), dlq (invalid, kept raw in the dead-letter topic and answered FAIL).',

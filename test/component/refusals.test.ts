@@ -123,4 +123,8 @@ test('the admin server answers health, readiness and metrics', async () => {
   expect(metrics).toMatch(/tim_bridge_callbacks_refused_total\{reason="invalid"\} [1-9]/);
   expect(metrics).toMatch(/tim_bridge_callbacks_refused_total\{reason="too_large"\} 1/);
   expect(metrics).toContain('nodejs_eventloop_lag_seconds');
+  // another path or method is no callback: counted apart, so refused/received stays a ratio
+  expect(metrics).toMatch(/tim_bridge_requests_unrouted_total\{reason="not_found"\} 1/);
+  expect(metrics).toMatch(/tim_bridge_requests_unrouted_total\{reason="method_not_allowed"\} 1/);
+  expect(metrics).not.toMatch(/tim_bridge_callbacks_refused_total\{reason="not_found"\}/);
 });
