@@ -53,12 +53,13 @@ export const DLQ_HEADERS = {
  */
 export function createIngest(deps: IngestDeps) {
   return async function ingest(incoming: IncomingCallback): Promise<IngestResult> {
-    const json = parseJsonBody(incoming.body); // not JSON: thrown, never stored
+    let json: unknown;
     let record: OutgoingRecord;
     try {
+      json = parseJsonBody(incoming.body); // not JSON (malformed_json): thrown, never stored
       record = toRecord(json, incoming);
     } catch (err) {
-      if (!isBridgeError(err) || err.status !== 400) throw err;
+      if (!isBridgeError(err) || err.status !== 400 || err.reason === 'malformed_json') throw err;
       await deps.deliver(deadLetter(json, incoming, err));
       return { outcome: 'dlq', refusal: err };
     }

@@ -29,12 +29,35 @@ export async function readTopic(
     await new Promise((r) => setTimeout(r, 100));
     ends = await endOffsets(kafka, topic);
   }
+  if (total() === 0n) return [];
+  // a consumer group that does not get its partitions in time is replaced by a fresh one
+  for (;;) {
+    const attemptMs = Math.min(20000, Math.max(1000, deadline - Date.now()));
+    try {
+      const records = await consumeOnce(kafka, topic, ends, attemptMs);
+      return records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+    } catch (err) {
+      if (Date.now() + 1000 >= deadline) throw err;
+    }
+  }
+}
+
+/** Reads `topic` up to `ends` through a new consumer group, within `timeoutMs`. */
+async function consumeOnce(
+  kafka: Kafka,
+  topic: string,
+  ends: Map<number, bigint>,
+  timeoutMs: number,
+): Promise<ConsumedRecord[]> {
+  const total = [...ends.values()].reduce((a, b) => a + b, 0n);
   const records: ConsumedRecord[] = [];
-  if (total() === 0n) return records;
 
   const consumer = kafka.consumer({
     groupId: `reader-${randomUUID()}`,
     allowAutoTopicCreation: false,
+    // large records (a dead-letter body can be 64 KiB) must not starve a fetch
+    maxBytesPerPartition: 10 * 1024 * 1024,
+    maxBytes: 50 * 1024 * 1024,
   });
   const seen = new Map<number, bigint>();
   const done = (): boolean =>
@@ -46,11 +69,9 @@ export async function readTopic(
       const timer = setTimeout(
         () =>
           reject(
-            new Error(
-              `read ${records.length} of ${total()} records of ${topic} in ${timeoutMs} ms`,
-            ),
+            new Error(`read ${records.length} of ${total} records of ${topic} in ${timeoutMs} ms`),
           ),
-        Math.max(0, deadline - Date.now()),
+        timeoutMs,
       );
       consumer
         .run({
@@ -84,5 +105,5 @@ export async function readTopic(
   } finally {
     await consumer.disconnect();
   }
-  return records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+  return records;
 }

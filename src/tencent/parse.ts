@@ -42,8 +42,6 @@ export function parseJsonBody(body: Uint8Array): unknown {
   } catch {
     throw malformed('body is not valid UTF-8');
   }
-  const depth = maxDepth(text);
-  if (depth > MAX_JSON_DEPTH) throw invalid(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     // integers beyond 2^53 and numbers beyond a double parse lossily: kept as their source text
@@ -52,6 +50,9 @@ export function parseJsonBody(body: Uint8Array): unknown {
     const at = /position (\d+)/.exec((err as Error).message);
     throw malformed(`body is not valid JSON${at ? ` (error at character ${at[1]})` : ''}`);
   }
+  // JSON, but not a record we could store faithfully: refused as invalid (a dead letter)
+  if (maxDepth(text) > MAX_JSON_DEPTH)
+    throw invalid(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
   // the checks below walk the value, so only when the text shows the need: a key can only be
   // __proto__ if the text says so, literally or through \u escapes
   if (text.includes('__proto__') || text.includes('\\u')) checkDeep(value);

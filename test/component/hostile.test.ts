@@ -144,6 +144,16 @@ function whyNotStorable(bytes: Uint8Array): string | undefined {
 
 const storable = (bytes: Uint8Array): boolean => whyNotStorable(bytes) === undefined;
 
+/** UTF-8 JSON of any content: refused as invalid (and so dead-lettered) rather than malformed. */
+const isJson = (bytes: Uint8Array): boolean => {
+  try {
+    JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    return bytes.length > 0;
+  } catch {
+    return false;
+  }
+};
+
 // ---------------------------------------------------------------------------------------------
 // hostile JSON text: a small AST that can write what JSON.stringify never writes (duplicate keys,
 // escaped keys, -0, 1E400, 2^64 as digits, lone surrogate escapes)
@@ -563,7 +573,7 @@ test('property: any body, signed, gets a Tencent-shaped reply that fits it', asy
           status,
           reply,
           ...(status === 200 ? { envelope: ENVELOPE } : {}),
-          deadLetter: status === 400 && canStore,
+          deadLetter: status === 400 && isJson(bytes),
         });
       },
     ),
@@ -953,7 +963,8 @@ test('a "__proto__" key is refused however it is written, also as \\u escapes', 
       ErrorCode: 1,
     },
   });
-  ledger.push({ bytes: literal, ...refused, deadLetter: false });
+  // authentic JSON, so kept raw as a dead letter
+  ledger.push({ bytes: literal, ...refused, deadLetter: true });
 
   // {"\u005f\u005fproto\u005f\u005f": ...} is the same JSON
   const escapedKey = withField('__proto__', true, value, uniqueMsgKey());
@@ -963,7 +974,7 @@ test('a "__proto__" key is refused however it is written, also as \\u escapes', 
     bytes: escapedKey,
     ...res,
     ...(res.status === 200 ? { envelope: ENVELOPE } : {}),
-    deadLetter: false,
+    deadLetter: res.status === 400,
   });
   expect(res).toEqual(refused);
 });
@@ -1063,5 +1074,12 @@ test('the dead-letter topic holds exactly the authentic JSON that was refused, r
     }
   }
   expect(unmatched).toEqual([]);
+  const missing = [...pending]
+    .filter(([, errors]) => errors.length > 0)
+    .map(
+      ([b64, errors]) =>
+        `${errors.join(', ')}: ${Buffer.from(b64, 'base64').toString('utf8').slice(0, 300)}`,
+    );
+  expect(missing).toEqual([]);
   expect(records).toHaveLength(expected.length);
 }, 60000);
