@@ -42,6 +42,12 @@ test('a callback Kafka does not acknowledge in time gets 503 FAIL, and /readyz t
   expect(ready.status).toBe(503);
   const body = (await ready.json()) as { checks: Record<string, string> };
   expect(body.checks.kafka).toMatch(/^produce request unacknowledged for \d+ ms$/);
+  // a probe that leaves Kafka out (a replica whose spool can take the callbacks) stays ready
+  const ignoring = await fetch(`${bridge.adminUrl}/readyz?ignore=kafka`);
+  expect(ignoring.status).toBe(200);
+  expect(((await ignoring.json()) as { checks: Record<string, string> }).checks.kafka).not.toBe(
+    'ok',
+  );
   const metrics = await (await fetch(`${bridge.adminUrl}/metrics`)).text();
   expect(metrics).toMatch(/tim_bridge_callbacks_refused_total\{reason="publish_timeout"\} 1/);
 
