@@ -2,13 +2,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createKafka } from '../../src/kafka/client';
 import type { ConsumedRecord } from '../../src/kafka/reader';
-import { Registry } from '../../src/kafka/registry';
-import { loadSchema } from '../../src/schemas';
 import type { AfterSendMsgCallback } from '../../src/tencent/callback';
-import { createRecordMapper } from '../../src/tencent/record';
-import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger } from '../support/bridge';
 import { stackAsync } from '../support/process';
+import { decodeCallbacks } from '../support/records';
 
 /**
  * The outage tests SIGKILL the broker. On the shared local stack that breaks whatever else runs
@@ -39,15 +36,6 @@ export const privateKafka = createKafka({
   logger,
 });
 
-const mapper = createRecordMapper(buildSchemaModel(loadSchema()));
-const registry = new Registry({ url: OUTAGE_REGISTRY_URL });
-
 /** Decodes records through the private registry (schema ids are per registry) to callbacks. */
-export async function decodePrivate(records: ConsumedRecord[]): Promise<AfterSendMsgCallback[]> {
-  const out: AfterSendMsgCallback[] = [];
-  for (const r of records) {
-    const { record } = await registry.decode(r.value as Buffer);
-    out.push(mapper.fromRecord(record as Record<string, unknown>).callback);
-  }
-  return out;
-}
+export const decodePrivate = (records: ConsumedRecord[]): Promise<AfterSendMsgCallback[]> =>
+  decodeCallbacks(records, OUTAGE_REGISTRY_URL);

@@ -7,10 +7,19 @@ import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { SCHEMA_REGISTRY_URL } from './stack';
 
 const mapper = createRecordMapper(buildSchemaModel(loadSchema()));
-const registry = new Registry({ url: SCHEMA_REGISTRY_URL });
+const registries = new Map<string, Registry>();
 
-/** Decodes records through the registry (by the id in each) back to callbacks. */
-export async function decodeCallbacks(records: ConsumedRecord[]): Promise<AfterSendMsgCallback[]> {
+/**
+ * Decodes records through the registry (by the id in each) back to callbacks; schema ids are
+ * per registry, so a test on another stack names its registry.
+ */
+export async function decodeCallbacks(
+  records: ConsumedRecord[],
+  registryUrl: string = SCHEMA_REGISTRY_URL,
+): Promise<AfterSendMsgCallback[]> {
+  let registry = registries.get(registryUrl);
+  if (registry === undefined)
+    registries.set(registryUrl, (registry = new Registry({ url: registryUrl })));
   const out: AfterSendMsgCallback[] = [];
   for (const r of records) {
     const { record } = await registry.decode(r.value as Buffer);
