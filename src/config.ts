@@ -7,7 +7,7 @@ import { z } from 'zod';
  * (`npm run config:docs`) and a test keeps the two equal.
  */
 
-const int = (min: number, max: number) =>
+export const int = (min: number, max: number) =>
   z
     .string()
     .trim()
@@ -15,22 +15,22 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const bool = z
+export const bool = z
   .enum(['true', 'false', '1', '0'], 'must be true or false')
   .transform((v) => v === 'true' || v === '1');
 
-const list = z.string().transform((v) =>
+export const list = z.string().transform((v) =>
   v
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0),
 );
 
-const url = z.url('must be a URL').transform((v) => v.replace(/\/+$/, ''));
+export const url = z.url('must be a URL').transform((v) => v.replace(/\/+$/, ''));
 
-const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name');
+export const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name');
 
-interface VarSpec {
+export interface VarSpec {
   schema: z.ZodType;
   /** The default as an environment string; undefined means "unset" (the value is then undefined). */
   default: string | undefined;
@@ -38,7 +38,7 @@ interface VarSpec {
   secret?: boolean;
 }
 
-const optionalString = z
+export const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v));
@@ -249,7 +249,12 @@ export const configSpec = {
 } satisfies Record<string, VarSpec>;
 
 export type ConfigName = keyof typeof configSpec;
-export type Config = { [K in ConfigName]: z.output<(typeof configSpec)[K]['schema']> };
+export type Config = ConfigOf<typeof configSpec>;
+
+/** The typed values of a spec (the bridge's, or a consumer's). */
+export type ConfigOf<S extends Record<string, VarSpec>> = {
+  [K in keyof S]: z.output<S[K]['schema']>;
+};
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -258,28 +263,63 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses and validates the whole configuration; throws one ConfigError naming every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * Parses and validates a whole spec from the environment; throws one ConfigError naming every
+ * bad variable (and then the cross-checks' problems, once every variable is valid).
+ */
+export function loadSpec<S extends Record<string, VarSpec>>(
+  spec: S,
+  env: Record<string, string | undefined>,
+  checks: (c: ConfigOf<S>) => string[] = () => [],
+): ConfigOf<S> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [name, spec] of Object.entries(configSpec) as [ConfigName, VarSpec][]) {
-    const raw = env[name] ?? spec.default;
-    const parsed = spec.schema.safeParse(raw);
+  for (const [name, v] of Object.entries(spec) as [string, VarSpec][]) {
+    const raw = env[name] ?? v.default;
+    const parsed = v.schema.safeParse(raw);
     if (parsed.success) {
       out[name] = parsed.data;
     } else {
-      const shown = spec.secret ? '(secret)' : JSON.stringify(raw);
+      const shown = v.secret ? '(secret)' : JSON.stringify(raw);
       const why = parsed.error.issues.map((i) => i.message).join('; ');
       problems.push(`${name}=${shown}: ${why}`);
     }
   }
-  if (problems.length === 0) problems.push(...crossChecks(out as Config));
+  if (problems.length === 0) problems.push(...checks(out as ConfigOf<S>));
   if (problems.length > 0) throw new ConfigError(problems);
-  return out as Config;
+  return out as ConfigOf<S>;
 }
 
-/** Rules that involve several variables. */
-function crossChecks(c: Config): string[] {
+/** Parses and validates the bridge's configuration. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  return loadSpec(configSpec, env, crossChecks);
+}
+
+/** The Kafka and registry connection settings, shared by the bridge and the consumers. */
+export const connectionSpecNames = [
+  'KAFKA_BROKERS',
+  'KAFKA_SASL_MECHANISM',
+  'KAFKA_SASL_USERNAME',
+  'KAFKA_SASL_PASSWORD',
+  'KAFKA_SSL',
+  'KAFKA_SSL_CA_FILE',
+  'KAFKA_SSL_CERT_FILE',
+  'KAFKA_SSL_KEY_FILE',
+  'KAFKA_SSL_KEY_PASSWORD',
+  'KAFKA_SSL_REJECT_UNAUTHORIZED',
+  'SCHEMA_REGISTRY_URL',
+  'SCHEMA_REGISTRY_USERNAME',
+  'SCHEMA_REGISTRY_PASSWORD',
+] as const satisfies readonly ConfigName[];
+
+export type ConnectionConfig = Pick<Config, (typeof connectionSpecNames)[number]>;
+
+export const connectionSpec = Object.fromEntries(
+  connectionSpecNames.map((n) => [n, configSpec[n]]),
+) as Pick<typeof configSpec, (typeof connectionSpecNames)[number]>;
+
+/** Cross-checks of the connection settings (bridge and consumers alike). */
+export function connectionChecks(c: ConnectionConfig): string[] {
   const problems: string[] = [];
   if (c.KAFKA_SASL_MECHANISM !== 'none' && (!c.KAFKA_SASL_USERNAME || !c.KAFKA_SASL_PASSWORD)) {
     problems.push(
@@ -292,6 +332,12 @@ function crossChecks(c: Config): string[] {
   if (Boolean(c.SCHEMA_REGISTRY_USERNAME) !== Boolean(c.SCHEMA_REGISTRY_PASSWORD)) {
     problems.push('SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD go together');
   }
+  return problems;
+}
+
+/** Rules that involve several variables. */
+function crossChecks(c: Config): string[] {
+  const problems = connectionChecks(c);
   if (c.TENCENT_CALLBACK_TOKEN_PREVIOUS.length > 0 && !c.TENCENT_CALLBACK_TOKEN) {
     problems.push(
       'TENCENT_CALLBACK_TOKEN_PREVIOUS needs TENCENT_CALLBACK_TOKEN (the current token)',
@@ -315,12 +361,16 @@ export function isUnauthenticated(c: Config): boolean {
   return c.TENCENT_SDKAPPIDS.length === 0 && !c.TENCENT_CALLBACK_TOKEN;
 }
 
-/** The README's configuration table, generated from the schema above. */
-export function configTableMarkdown(): string {
-  const rows = Object.entries(configSpec).map(([name, spec]: [string, VarSpec]) => {
-    const def =
-      spec.default === undefined || spec.default === '' ? '(empty)' : `\`${spec.default}\``;
-    return `| \`${name}\` | ${def} | ${spec.doc.replace(/\|/g, '\\|')} |`;
+/** A configuration table in Markdown, generated from a spec (the README's tables). */
+export function specTableMarkdown(spec: Record<string, VarSpec>): string {
+  const rows = Object.entries(spec).map(([name, v]) => {
+    const def = v.default === undefined || v.default === '' ? '(empty)' : `\`${v.default}\``;
+    return `| \`${name}\` | ${def} | ${v.doc.replace(/\|/g, '\\|')} |`;
   });
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** The README's configuration table of the bridge. */
+export function configTableMarkdown(): string {
+  return specTableMarkdown(configSpec);
 }

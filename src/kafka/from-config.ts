@@ -1,9 +1,9 @@
-import type { Config } from '../config';
+import type { ConnectionConfig } from '../config';
 import type { KafkaSecurity } from './client';
 import type { RegistryOptions } from './registry';
 
 /** Kafka's security settings from the configuration (SASL PLAIN/SCRAM, TLS with files). */
-export function kafkaSecurity(c: Config): KafkaSecurity {
+export function kafkaSecurity(c: ConnectionConfig): KafkaSecurity {
   const out: KafkaSecurity = {};
   if (c.KAFKA_SASL_MECHANISM !== 'none') {
     out.sasl = {
@@ -27,7 +27,7 @@ export function kafkaSecurity(c: Config): KafkaSecurity {
   return out;
 }
 
-export function registryOptions(c: Config): RegistryOptions {
+export function registryOptions(c: ConnectionConfig): RegistryOptions {
   return {
     url: c.SCHEMA_REGISTRY_URL,
     ...(c.SCHEMA_REGISTRY_USERNAME && c.SCHEMA_REGISTRY_PASSWORD

@@ -34,7 +34,18 @@ export async function readTopic(
   for (;;) {
     const attemptMs = Math.min(20000, Math.max(1000, deadline - Date.now()));
     try {
-      const records = await consumeOnce(kafka, topic, ends, attemptMs);
+      const records = await consumeOnce(
+        kafka,
+        topic,
+        attemptMs,
+        (offset, partition) => {
+          return offset < (ends.get(partition) ?? 0n);
+        },
+        (seen) =>
+          [...ends].every(
+            ([partition, end]) => end === 0n || (seen.get(partition) ?? -1n) + 1n >= end,
+          ),
+      );
       return records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
     } catch (err) {
       if (Date.now() + 1000 >= deadline) throw err;
@@ -42,16 +53,37 @@ export async function readTopic(
   }
 }
 
-/** Reads `topic` up to `ends` through a new consumer group, within `timeoutMs`. */
+/**
+ * Reads a topic from the beginning (committed records only) until `stop` says so, through a
+ * throw-away consumer group. Unlike readTopic it needs no end offsets, so it also works on
+ * topics written by transactions (whose end offsets count commit markers).
+ */
+export async function readUntil(
+  kafka: Kafka,
+  topic: string,
+  stop: (records: ConsumedRecord[]) => boolean,
+  timeoutMs = 30000,
+): Promise<ConsumedRecord[]> {
+  const records: ConsumedRecord[] = [];
+  return consumeOnce(
+    kafka,
+    topic,
+    timeoutMs,
+    () => true,
+    () => stop(records),
+    records,
+  );
+}
+
+/** Reads `topic` through a new consumer group until `done`, within `timeoutMs`. */
 async function consumeOnce(
   kafka: Kafka,
   topic: string,
-  ends: Map<number, bigint>,
   timeoutMs: number,
+  keep: (offset: bigint, partition: number) => boolean,
+  done: (seen: Map<number, bigint>) => boolean,
+  records: ConsumedRecord[] = [],
 ): Promise<ConsumedRecord[]> {
-  const total = [...ends.values()].reduce((a, b) => a + b, 0n);
-  const records: ConsumedRecord[] = [];
-
   const consumer = kafka.consumer({
     groupId: `reader-${randomUUID()}`,
     allowAutoTopicCreation: false,
@@ -60,8 +92,6 @@ async function consumeOnce(
     maxBytes: 50 * 1024 * 1024,
   });
   const seen = new Map<number, bigint>();
-  const done = (): boolean =>
-    [...ends].every(([partition, end]) => end === 0n || (seen.get(partition) ?? -1n) + 1n >= end);
   try {
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -69,7 +99,7 @@ async function consumeOnce(
       const timer = setTimeout(
         () =>
           reject(
-            new Error(`read ${records.length} of ${total} records of ${topic} in ${timeoutMs} ms`),
+            new Error(`read ${records.length} records of ${topic} in ${timeoutMs} ms, not all`),
           ),
         timeoutMs,
       );
@@ -77,8 +107,7 @@ async function consumeOnce(
         .run({
           eachMessage: async ({ partition, message }) => {
             const offset = BigInt(message.offset);
-            const end = ends.get(partition) ?? 0n;
-            if (offset < end) {
+            if (keep(offset, partition)) {
               const headers: Record<string, string> = {};
               for (const [k, v] of Object.entries(message.headers ?? {})) {
                 if (v !== undefined) headers[k] = Array.isArray(v) ? String(v[0]) : String(v);
@@ -94,7 +123,7 @@ async function consumeOnce(
               });
               seen.set(partition, offset);
             }
-            if (done()) {
+            if (done(seen)) {
               clearTimeout(timer);
               resolve();
             }

@@ -3,6 +3,16 @@ import type avro from 'avsc';
 import type { AvroSchemaJson } from '../schemas';
 import { avroType, readWireHeader } from './codec';
 
+/** A record names a schema id the registry does not know: the record cannot be decoded, ever. */
+export class SchemaNotFoundError extends Error {
+  override name = 'SchemaNotFoundError';
+}
+
+/** A record's Avro body does not decode with the schema its id names (truncated, corrupt). */
+export class RecordDecodeError extends Error {
+  override name = 'RecordDecodeError';
+}
+
 export type Compatibility = keyof typeof COMPATIBILITY;
 
 export interface RegistryOptions {
@@ -73,9 +83,11 @@ export class Registry {
     await this.request('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility });
   }
 
-  /** The writer schema of `id`, as registered. */
+  /** The writer schema of `id`, as registered; SchemaNotFoundError when the registry has none. */
   async schemaById(id: number): Promise<AvroSchemaJson> {
     const res = await this.request('GET', `/schemas/ids/${id}`);
+    if (res.status === 404)
+      throw new SchemaNotFoundError(`the schema registry has no schema id ${id}`);
     return JSON.parse(((await res.json()) as { schema: string }).schema) as AvroSchemaJson;
   }
 
@@ -105,7 +117,15 @@ export class Registry {
       reader.catch(() => this.readers.delete(schemaId));
       this.readers.set(schemaId, reader);
     }
-    return { schemaId, record: (await reader)(body) };
+    const decode = await reader;
+    try {
+      return { schemaId, record: decode(body) };
+    } catch (err) {
+      throw new RecordDecodeError(
+        `the record does not decode with schema id ${schemaId}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
   }
 
   private async request(method: string, path: string, body?: unknown): Promise<Response> {

@@ -1,0 +1,229 @@
+import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { Partitioners } from 'kafkajs';
+
+/**
+ * A consumer group member and the producer that goes with it, behind an interface that does not
+ * leak KafkaJS: the consumer runner (src/consumers/runner.ts) is written against this only.
+ * Two ways to produce what a record led to:
+ * - at least once: `produce()` (idempotent, acks=all) then `commit()` the offsets;
+ * - exactly once: `transact()` puts the outputs and the offsets in one Kafka transaction (the
+ *   transactional id fences any older instance with the same id).
+ */
+
+export interface InputRecord {
+  topic: string;
+  partition: number;
+  /** Offset as a decimal string (Kafka offsets are 64-bit). */
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: string;
+}
+
+export interface OutputRecord {
+  topic: string;
+  key: string | Buffer | null;
+  value: Buffer;
+  headers?: Record<string, string>;
+}
+
+/** The next offset to read of a partition, with optional commit metadata. */
+export interface PartitionOffset {
+  partition: number;
+  offset: string;
+  metadata?: string | null;
+}
+
+export interface BatchControl {
+  heartbeat(): Promise<void>;
+  /** False once stop() was called or the group rebalanced away from this batch. */
+  isRunning(): boolean;
+  /** Marks `record` as processed, so a later commit includes it. */
+  resolveOffset(offset: string): void;
+}
+
+export interface GroupConsumerEvents {
+  joined?(partitions: number[]): void;
+  crashed?(err: Error, restarting: boolean): void;
+  /** Records between the batch's last offset and the partition's end, after each batch. */
+  lag?(partition: number, records: number): void;
+}
+
+export interface GroupConsumerOptions {
+  kafka: Kafka;
+  groupId: string;
+  topic: string;
+  fromBeginning: boolean;
+  /** Set for exactly-once processing with transact(). */
+  transactionalId?: string;
+  events?: GroupConsumerEvents;
+}
+
+export class GroupConsumer {
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private running = false;
+
+  constructor(private readonly opts: GroupConsumerOptions) {
+    this.consumer = opts.kafka.consumer({
+      groupId: opts.groupId,
+      allowAutoTopicCreation: false,
+      // read_committed: outputs of aborted transactions are never seen (KafkaJS's default)
+      readUncommitted: false,
+      maxBytesPerPartition: 10 * 1024 * 1024,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 10000 },
+    });
+    this.producer = opts.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      ...(opts.transactionalId
+        ? { transactionalId: opts.transactionalId, transactionTimeout: 60000 }
+        : {}),
+    });
+    const { events } = opts;
+    const ev = this.consumer.events;
+    this.consumer.on(ev.GROUP_JOIN, (e) => {
+      const assigned = e.payload.memberAssignment[opts.topic] ?? [];
+      events?.joined?.(assigned);
+    });
+    this.consumer.on(ev.CRASH, (e) => events?.crashed?.(e.payload.error, e.payload.restart));
+    this.consumer.on(ev.END_BATCH_PROCESS, (e) => {
+      events?.lag?.(e.payload.partition, Number(e.payload.offsetLag));
+    });
+  }
+
+  /** Connects the producer (for a transactional one: fences older instances) and the consumer. */
+  async connect(): Promise<void> {
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({
+      topics: [this.opts.topic],
+      fromBeginning: this.opts.fromBeginning,
+    });
+  }
+
+  /**
+   * Runs `onBatch` for every fetched batch, one partition's batch at a time. Offsets are never
+   * committed automatically: the caller commits (commit() or transact()) once the work is done.
+   */
+  async run(
+    onBatch: (partition: number, records: InputRecord[], ctl: BatchControl) => Promise<void>,
+  ): Promise<void> {
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+        const records = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key,
+          value: m.value,
+          headers: headerStrings(m.headers),
+          timestamp: m.timestamp,
+        }));
+        await onBatch(batch.partition, records, {
+          heartbeat,
+          isRunning: () => this.running && isRunning() && !isStale(),
+          resolveOffset,
+        });
+      },
+    });
+  }
+
+  /** At least once: produce and wait for acks=all. */
+  async produce(records: OutputRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.producer.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+  }
+
+  /** At least once: commits offsets (the next offset to read) of the subscribed topic. */
+  async commit(offsets: PartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    await this.consumer.commitOffsets(
+      offsets.map((o) => ({ topic: this.opts.topic, ...o, metadata: o.metadata ?? null })),
+    );
+  }
+
+  /** Exactly once: `records` and the group's `offsets` commit together or not at all. */
+  async transact(records: OutputRecord[], offsets: PartitionOffset[]): Promise<void> {
+    const tx = await this.producer.transaction();
+    try {
+      if (records.length > 0)
+        await tx.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+      if (offsets.length > 0) {
+        await tx.sendOffsets({
+          consumerGroupId: this.opts.groupId,
+          topics: [
+            {
+              topic: this.opts.topic,
+              partitions: offsets.map((o) => ({
+                partition: o.partition,
+                offset: o.offset,
+                metadata: o.metadata ?? null,
+              })),
+            },
+          ],
+        });
+      }
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** The group's committed offsets (with their metadata) for the subscribed topic. */
+  async committed(): Promise<PartitionOffset[]> {
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    try {
+      const [t] = await admin.fetchOffsets({
+        groupId: this.opts.groupId,
+        topics: [this.opts.topic],
+      });
+      return (t?.partitions ?? [])
+        .filter((p) => p.offset !== '-1')
+        .map((p) => ({ partition: p.partition, offset: p.offset, metadata: p.metadata }));
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Stops fetching (the batch in progress finishes), then leaves the group and disconnects. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.consumer.stop();
+  }
+
+  async disconnect(): Promise<void> {
+    this.running = false;
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+}
+
+function headerStrings(h: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) {
+    if (v !== undefined) out[k] = String(Array.isArray(v) ? v[0] : v);
+  }
+  return out;
+}
+
+function toTopicMessages(records: OutputRecord[]) {
+  const byTopic = new Map<
+    string,
+    { key: string | Buffer | null; value: Buffer; headers?: Record<string, string> }[]
+  >();
+  for (const r of records) {
+    let list = byTopic.get(r.topic);
+    if (!list) byTopic.set(r.topic, (list = []));
+    list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) });
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
