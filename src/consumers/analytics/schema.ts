@@ -1,0 +1,8 @@
+import { loadSchema, type AvroSchemaJson } from '../../schemas';
+
+/** The Avro schema of the published windows (`tim.analytics.MinuteWindow`), in `schemas/`. */
+export const ANALYTICS_SCHEMA_FILE = 'c2c-analytics-minutely.avsc';
+
+export function loadAnalyticsSchema(): AvroSchemaJson {
+  return loadSchema(ANALYTICS_SCHEMA_FILE);
+}

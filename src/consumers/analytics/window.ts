@@ -1,0 +1,334 @@
+import type { AfterSendMsgCallback, Envelope } from '../../tencent/callback';
+import { platformLabel } from '../../observability/platform';
+import { DEFAULT_PRECISION, DistinctCounter, checkPrecision } from './hll';
+import { decodeSnapshot, encodeSnapshot, type WindowState } from './snapshot';
+
+/**
+ * Event-time windows over `C2C.CallbackAfterSendMsg` callbacks (pure: no clock, no I/O).
+ *
+ * A callback belongs to the window `[start, start + windowSeconds)` holding its `MsgTime`
+ * (windows aligned to the Unix epoch). The watermark is the largest `MsgTime` seen; a window
+ * closes once `watermark >= end + allowedLatenessSeconds`, or on `closeAll()`. A callback whose
+ * window has closed is dropped and reported in the next window to close. Everything a window
+ * holds, and so `snapshot()`, is bounded: about `allowedLatenessSeconds / windowSeconds + 2` open
+ * windows, each with two distinct counters of at most 2^precision bytes and maps of at most
+ * `MAP_KEY_LIMIT` (+ the known element types) keys.
+ */
+
+export interface MinuteWindowsOptions {
+  /** Window length in seconds (default 60). */
+  windowSeconds?: number;
+  /** How far behind the watermark a callback may be and still be counted. */
+  allowedLatenessSeconds: number;
+  /** HyperLogLog precision of the distinct counters, 4 to 16 (default 12). */
+  precision?: number;
+}
+
+export type AddOutcome = 'counted' | 'late' | 'dropped';
+
+/** Tencent's documented element types (reference §4); they always get their own map key. */
+export const KNOWN_ELEMENT_TYPES: readonly string[] = [
+  'TIMTextElem',
+  'TIMLocationElem',
+  'TIMFaceElem',
+  'TIMCustomElem',
+  'TIMSoundElem',
+  'TIMImageElem',
+  'TIMFileElem',
+  'TIMVideoFileElem',
+  'TIMRelayElem',
+];
+const KNOWN_ELEMENTS: ReadonlySet<string> = new Set(KNOWN_ELEMENT_TYPES);
+
+/** Keys a per-window map takes before further new keys are counted under `OTHER_KEY`. */
+export const MAP_KEY_LIMIT = 32;
+export const OTHER_KEY = 'other';
+
+/** Inclusive upper bounds of the UnreadMsgNum buckets; a last bucket has none. */
+export const UNREAD_BUCKET_BOUNDS: readonly number[] = [0, 1, 2, 5, 10, 20, 50, 100, 1000];
+
+export interface UnreadMsgNumBucket {
+  UpperBound: number | null;
+  Count: number;
+}
+
+/** A closed window, as the `tim.analytics.MinuteWindow` Avro type encodes it (times in ms). */
+export interface WindowRecord {
+  WindowStart: number;
+  WindowEnd: number;
+  Messages: number;
+  MessagesByElementType: Record<string, number>;
+  MessagesByPlatform: Record<string, number>;
+  FailedSends: number;
+  FailedSendsByResult: Record<string, number>;
+  OnlineOnlyMessages: number;
+  OnlineOnlyShare: number;
+  DistinctSenders: number;
+  DistinctRecipients: number;
+  DistinctCountsExact: boolean;
+  UnreadMsgNum: UnreadMsgNumBucket[];
+  UnreadMsgNumUnknown: number;
+  LateEvents: number;
+  DroppedLateEvents: number;
+  Watermark: number;
+  ClosedAt: number;
+}
+
+/** The record key of a window: its start as an ISO-8601 UTC string (sorts like the start). */
+export function windowKey(record: Pick<WindowRecord, 'WindowStart'>): string {
+  return new Date(record.WindowStart).toISOString();
+}
+
+export class MinuteWindows {
+  readonly windowSeconds: number;
+  readonly allowedLatenessSeconds: number;
+  readonly precision: number;
+
+  /** Open windows by start (Unix seconds). */
+  private readonly open = new Map<number, WindowState>();
+  /** Closed windows not yet taken, in closing order (start order). */
+  private closed: WindowState[] = [];
+  private watermarkSeconds: number | null = null;
+  /** Every window whose end is <= this (Unix seconds) is closed. */
+  private closedUntil: number | null = null;
+  /** Drops not yet reported in a closed window. */
+  private pendingDropped = 0;
+
+  constructor(options: MinuteWindowsOptions) {
+    const { windowSeconds = 60, allowedLatenessSeconds, precision = DEFAULT_PRECISION } = options;
+    if (!Number.isSafeInteger(windowSeconds) || windowSeconds < 1) {
+      throw new RangeError(`windowSeconds must be a positive integer, got ${windowSeconds}`);
+    }
+    if (!Number.isSafeInteger(allowedLatenessSeconds) || allowedLatenessSeconds < 0) {
+      throw new RangeError(
+        `allowedLatenessSeconds must be a non-negative integer, got ${allowedLatenessSeconds}`,
+      );
+    }
+    checkPrecision(precision);
+    this.windowSeconds = windowSeconds;
+    this.allowedLatenessSeconds = allowedLatenessSeconds;
+    this.precision = precision;
+  }
+
+  /** Open windows (a gauge for metrics). */
+  get openWindows(): number {
+    return this.open.size;
+  }
+
+  /** Closed windows waiting for `takeClosed()`. */
+  get pendingClosed(): number {
+    return this.closed.length;
+  }
+
+  /** Largest MsgTime seen, Unix seconds; null before the first callback. */
+  get watermark(): number | null {
+    return this.watermarkSeconds;
+  }
+
+  /**
+   * Counts one callback in the window of its MsgTime and closes the windows the watermark
+   * passed ('late': counted although the watermark had already passed its window's end;
+   * 'dropped': its window had closed, so it only adds to the next window's DroppedLateEvents).
+   */
+  add(callback: AfterSendMsgCallback, envelope: Envelope): AddOutcome {
+    const t = callback.MsgTime;
+    if (!Number.isSafeInteger(t) || t < 0) {
+      throw new RangeError(`MsgTime must be a non-negative integer (Unix seconds), got ${t}`);
+    }
+    const start = t - (t % this.windowSeconds);
+    const end = start + this.windowSeconds;
+    const late = this.watermarkSeconds !== null && this.watermarkSeconds >= end;
+    if (this.watermarkSeconds === null || t > this.watermarkSeconds) this.watermarkSeconds = t;
+    this.raiseClosedUntil(this.watermarkSeconds - this.allowedLatenessSeconds);
+
+    let outcome: AddOutcome;
+    if (this.closedUntil !== null && end <= this.closedUntil) {
+      this.pendingDropped++;
+      outcome = 'dropped';
+    } else {
+      let w = this.open.get(start);
+      if (!w) {
+        w = emptyWindow(start, this.precision);
+        this.open.set(start, w);
+      }
+      count(w, callback, envelope);
+      if (late) w.lateEvents++;
+      outcome = late ? 'late' : 'counted';
+    }
+    this.closeUpTo(envelope.ReceivedAt);
+    return outcome;
+  }
+
+  /**
+   * Closes every open window (idle input, shutdown, tests) at `nowMs`; later callbacks for them
+   * are dropped. Returns how many windows it closed.
+   */
+  closeAll(nowMs: number): number {
+    let maxEnd: number | null = null;
+    for (const start of this.open.keys()) {
+      const end = start + this.windowSeconds;
+      if (maxEnd === null || end > maxEnd) maxEnd = end;
+    }
+    if (maxEnd === null) return 0;
+    this.raiseClosedUntil(maxEnd);
+    return this.closeUpTo(nowMs);
+  }
+
+  /** The windows closed since the last call, in start order, as Avro-ready records. */
+  takeClosed(): WindowRecord[] {
+    const records = this.closed.map((w) => toRecord(w, this.windowSeconds));
+    this.closed = [];
+    return records;
+  }
+
+  /**
+   * The whole state (open and not-yet-taken closed windows, watermark, pending drops) as compact,
+   * deterministic bytes: equal states give equal bytes. Take the closed windows first when they
+   * are published in the same transaction as the snapshot, or they are published again after a
+   * restore.
+   */
+  snapshot(): Buffer {
+    return encodeSnapshot({
+      WindowSeconds: this.windowSeconds,
+      Watermark: this.watermarkSeconds,
+      ClosedUntil: this.closedUntil,
+      PendingDropped: this.pendingDropped,
+      Open: [...this.open.values()].sort((a, b) => a.start - b.start),
+      Closed: this.closed,
+    });
+  }
+
+  /**
+   * An aggregator in the state `snapshot()` saved. The allowed lateness and precision may change
+   * across a restore (restored sketches keep theirs); the window length may not.
+   */
+  static restore(snapshot: Buffer, options: MinuteWindowsOptions): MinuteWindows {
+    const windows = new MinuteWindows(options);
+    const s = decodeSnapshot(snapshot, UNREAD_BUCKET_BOUNDS.length + 1);
+    if (s.WindowSeconds !== windows.windowSeconds) {
+      throw new RangeError(
+        `the analytics snapshot has ${s.WindowSeconds}-second windows but windowSeconds is ${windows.windowSeconds}: keep the window length, or start from an empty state (a new state topic)`,
+      );
+    }
+    windows.watermarkSeconds = s.Watermark;
+    windows.closedUntil = s.ClosedUntil;
+    windows.pendingDropped = s.PendingDropped;
+    for (const w of s.Open) windows.open.set(w.start, w);
+    windows.closed = s.Closed;
+    // with a smaller allowed lateness, restored windows may be due: the next add() closes them
+    if (s.Watermark !== null)
+      windows.raiseClosedUntil(s.Watermark - windows.allowedLatenessSeconds);
+    return windows;
+  }
+
+  private raiseClosedUntil(until: number): void {
+    if (this.closedUntil === null || until > this.closedUntil) this.closedUntil = until;
+  }
+
+  private closeUpTo(closedAtMs: number): number {
+    const until = this.closedUntil;
+    if (until === null || this.open.size === 0) return 0;
+    let closing: WindowState[] | undefined;
+    for (const w of this.open.values()) {
+      if (w.start + this.windowSeconds <= until) (closing ??= []).push(w);
+    }
+    if (!closing) return 0;
+    closing.sort((a, b) => a.start - b.start);
+    for (const w of closing) {
+      this.open.delete(w.start);
+      w.closedAtMs = closedAtMs;
+      w.watermarkMs = (this.watermarkSeconds as number) * 1000;
+      w.droppedLateEvents = this.pendingDropped;
+      this.pendingDropped = 0;
+      this.closed.push(w);
+    }
+    return closing.length;
+  }
+}
+
+function emptyWindow(start: number, precision: number): WindowState {
+  return {
+    start,
+    messages: 0,
+    byElementType: new Map(),
+    byPlatform: new Map(),
+    failedByResult: new Map(),
+    onlineOnly: 0,
+    unread: new Array<number>(UNREAD_BUCKET_BOUNDS.length + 1).fill(0),
+    unreadUnknown: 0,
+    lateEvents: 0,
+    senders: new DistinctCounter(precision),
+    recipients: new DistinctCounter(precision),
+    droppedLateEvents: 0,
+    watermarkMs: 0,
+    closedAtMs: 0,
+  };
+}
+
+function count(w: WindowState, callback: AfterSendMsgCallback, envelope: Envelope): void {
+  w.messages++;
+  const types = new Set<string>();
+  for (const element of callback.MsgBody) types.add(element.MsgType);
+  for (const type of types) {
+    bump(w.byElementType, KNOWN_ELEMENTS.has(type) ? type : boundedKey(w.byElementType, type));
+  }
+  bump(w.byPlatform, platformLabel(envelope.OptPlatform ?? undefined));
+  const result = callback.SendMsgResult;
+  if (result !== undefined && result !== 0) {
+    bump(w.failedByResult, boundedKey(w.failedByResult, String(result)));
+  }
+  if (callback.OnlineOnlyFlag === 1) w.onlineOnly++;
+  const unread = callback.UnreadMsgNum;
+  if (unread === undefined || unread < 0) {
+    w.unreadUnknown++;
+  } else {
+    const i = UNREAD_BUCKET_BOUNDS.findIndex((bound) => unread <= bound);
+    const bucket = i === -1 ? UNREAD_BUCKET_BOUNDS.length : i;
+    w.unread[bucket] = (w.unread[bucket] as number) + 1;
+  }
+  w.senders.add(callback.From_Account);
+  w.recipients.add(callback.To_Account);
+}
+
+function boundedKey(map: Map<string, number>, key: string): string {
+  return map.has(key) || map.size < MAP_KEY_LIMIT ? key : OTHER_KEY;
+}
+
+function bump(map: Map<string, number>, key: string): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** A map as an object with sorted keys, so that records and their bytes are deterministic. */
+function sortedObject(map: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key of [...map.keys()].sort()) out[key] = map.get(key) as number;
+  return out;
+}
+
+function toRecord(w: WindowState, windowSeconds: number): WindowRecord {
+  let failed = 0;
+  for (const n of w.failedByResult.values()) failed += n;
+  return {
+    WindowStart: w.start * 1000,
+    WindowEnd: (w.start + windowSeconds) * 1000,
+    Messages: w.messages,
+    MessagesByElementType: sortedObject(w.byElementType),
+    MessagesByPlatform: sortedObject(w.byPlatform),
+    FailedSends: failed,
+    FailedSendsByResult: sortedObject(w.failedByResult),
+    OnlineOnlyMessages: w.onlineOnly,
+    OnlineOnlyShare: w.messages === 0 ? 0 : w.onlineOnly / w.messages,
+    DistinctSenders: w.senders.count(),
+    DistinctRecipients: w.recipients.count(),
+    DistinctCountsExact: w.senders.exact && w.recipients.exact,
+    UnreadMsgNum: w.unread.map((n, i) => ({
+      UpperBound: UNREAD_BUCKET_BOUNDS[i] ?? null,
+      Count: n,
+    })),
+    UnreadMsgNumUnknown: w.unreadUnknown,
+    LateEvents: w.lateEvents,
+    DroppedLateEvents: w.droppedLateEvents,
+    Watermark: w.watermarkMs,
+    ClosedAt: w.closedAtMs,
+  };
+}
