@@ -315,10 +315,12 @@ export class ConsumerRunner {
     this.lastCommit = this.clock();
     if (!this.dirty) return;
     const seq = this.seq + 1;
+    // what flush() takes out is no longer in the snapshot, so it goes first
+    const flushed = logic.flush?.(this.clock()) ?? [];
     const state = logic.snapshot?.() ?? Buffer.alloc(0);
     const outputs = [
       ...this.pending,
-      ...(logic.flush?.(this.clock()) ?? []),
+      ...flushed,
       {
         topic: eo.stateTopic,
         key: eo.stateKey,

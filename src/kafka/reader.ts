@@ -136,3 +136,57 @@ async function consumeOnce(
   }
   return records;
 }
+
+/**
+ * Reads a topic's committed records from the beginning until at least `atLeast` arrived, then
+ * `settleMs` more (to see any record beyond those expected), through a throw-away group.
+ */
+export async function readSettled(
+  kafka: Kafka,
+  topic: string,
+  atLeast: number,
+  opts: { settleMs?: number; timeoutMs?: number } = {},
+): Promise<ConsumedRecord[]> {
+  const settleMs = opts.settleMs ?? 1000;
+  const timeoutMs = opts.timeoutMs ?? 60000;
+  const records: ConsumedRecord[] = [];
+  const consumer = kafka.consumer({
+    groupId: `reader-${randomUUID()}`,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 10 * 1024 * 1024,
+  });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        records.push({
+          topic,
+          partition,
+          offset: BigInt(message.offset),
+          key: message.key,
+          value: message.value,
+          headers: Object.fromEntries(
+            Object.entries(message.headers ?? {}).flatMap(([k, v]) =>
+              v === undefined ? [] : [[k, String(Array.isArray(v) ? v[0] : v)]],
+            ),
+          ),
+          timestamp: Number(message.timestamp),
+        });
+      },
+    });
+    const started = Date.now();
+    let reachedAt: number | undefined;
+    for (;;) {
+      if (records.length >= atLeast) reachedAt ??= Date.now();
+      if (reachedAt !== undefined && Date.now() - reachedAt >= settleMs) break;
+      if (Date.now() - started > timeoutMs) {
+        throw new Error(`read ${records.length} of at least ${atLeast} records of ${topic}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+}

@@ -26,3 +26,19 @@ export function metricValue(text: string, sample: string): number | undefined {
 export async function scrape(adminUrl: string): Promise<string> {
   return (await fetch(`${adminUrl}/metrics`)).text();
 }
+
+/** The value of the sample of `name` whose labels include `labels` (in any order), or undefined. */
+export function sampleValue(
+  text: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const have = new Set((m[2] ?? '').match(/[a-zA-Z_]\w*="(?:[^"\\]|\\.)*"/g) ?? []);
+    if (wanted.every((w) => have.has(w))) return Number(m[3]);
+  }
+  return undefined;
+}

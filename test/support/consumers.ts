@@ -1,0 +1,119 @@
+import { randomUUID } from 'node:crypto';
+import { loadAnalyticsConfig, loadModerationConfig } from '../../src/consumers/config';
+import { analyticsConsumer } from '../../src/consumers/analytics/main';
+import { moderationConsumer } from '../../src/consumers/moderation/main';
+import { startConsumer, type RunningConsumer } from '../../src/consumers/start';
+import { deleteTopics } from '../../src/kafka/admin';
+import type { Kafka } from '../../src/kafka/client';
+import { BatchingPublisher, type OutgoingRecord } from '../../src/kafka/publisher';
+import { readSettled, type ConsumedRecord } from '../../src/kafka/reader';
+import { Registry } from '../../src/kafka/registry';
+import { logger, uniqueTopic } from './bridge';
+import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
+
+/** The consumers in-process, exactly as their mains compose them, on unique topics and groups. */
+
+export interface TestConsumer extends RunningConsumer {
+  env: Record<string, string>;
+  /** Errors the runner found fatal (the process would have exited). */
+  fatal: Error[];
+  dispose(): Promise<void>;
+}
+
+/** Environment of a consumer reading `input`, with its own group and output topics. */
+export function consumerEnv(
+  kind: 'analytics' | 'moderation',
+  input: string,
+  overrides: Record<string, string> = {},
+): Record<string, string> {
+  const id = `${input}.${kind}`;
+  return {
+    KAFKA_BROKERS,
+    SCHEMA_REGISTRY_URL,
+    KAFKA_TOPIC: input,
+    CONSUMER_GROUP_ID: `${id}.${randomUUID().slice(0, 8)}`,
+    CONSUMER_DLQ_TOPIC: `${id}.dlq`,
+    ADMIN_HOST: '127.0.0.1',
+    ADMIN_PORT: '0',
+    OUTPUT_TOPIC_PARTITIONS: '1',
+    OUTPUT_TOPIC_REPLICATION_FACTOR: '1',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...(kind === 'analytics'
+      ? {
+          ANALYTICS_TOPIC: `${id}.minutely`,
+          ANALYTICS_STATE_TOPIC: `${id}.state`,
+          ANALYTICS_TRANSACTIONAL_ID: `${id}.tx`,
+          ANALYTICS_COMMIT_INTERVAL_MS: '200',
+        }
+      : { MODERATION_VERDICTS_TOPIC: `${id}.verdicts` }),
+    ...overrides,
+  };
+}
+
+export async function startTestConsumer(
+  kind: 'analytics' | 'moderation',
+  input: string,
+  overrides: Record<string, string> = {},
+): Promise<TestConsumer> {
+  const env = consumerEnv(kind, input, overrides);
+  const fatal: Error[] = [];
+  const onFatal = (err: Error): void => {
+    fatal.push(err);
+  };
+  const running =
+    kind === 'analytics'
+      ? await (async () => {
+          const c = loadAnalyticsConfig(env);
+          return startConsumer(c, logger, analyticsConsumer(c), onFatal);
+        })()
+      : await (async () => {
+          const c = loadModerationConfig(env);
+          return startConsumer(c, logger, moderationConsumer(c), onFatal);
+        })();
+  return {
+    ...running,
+    env,
+    fatal,
+    async dispose() {
+      await running.stop();
+    },
+  };
+}
+
+/** Produces records as they are (acks=all), e.g. poison values the bridge would never write. */
+export async function produceRaw(kafka: Kafka, records: OutgoingRecord[]): Promise<void> {
+  const publisher = new BatchingPublisher({
+    kafka,
+    maxBatchRecords: 500,
+    maxWaitMs: 1,
+    timeoutMs: 1900,
+  });
+  await publisher.connect();
+  try {
+    await Promise.all(records.map((r) => publisher.publish(r)));
+  } finally {
+    await publisher.close(2000);
+  }
+}
+
+/**
+ * Reads a topic's committed records (at least `atLeast`, and whatever else arrives within
+ * `settleMs` after them), decoded through the registry by the id each one carries.
+ */
+export async function readDecoded<T>(
+  kafka: Kafka,
+  topic: string,
+  atLeast: number,
+  opts: { settleMs?: number; timeoutMs?: number } = {},
+): Promise<{ record: ConsumedRecord; value: T }[]> {
+  const registry = new Registry({ url: SCHEMA_REGISTRY_URL });
+  const records = await readSettled(kafka, topic, atLeast, opts);
+  const out: { record: ConsumedRecord; value: T }[] = [];
+  for (const record of records) {
+    if (record.value === null) continue;
+    out.push({ record, value: (await registry.decode(record.value)).record as T });
+  }
+  return out;
+}
+
+export { deleteTopics, uniqueTopic };
