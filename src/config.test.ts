@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, configSpec, configTableMarkdown, loadConfig } from './config';
+import { ConfigError, configSpec, loadConfig, specTableMarkdown, type VarSpec } from './config';
+import { CONFIG_TABLES } from './tools/config-docs';
 
 describe('configuration', () => {
   test('every variable has a default that validates', () => {
@@ -45,17 +46,26 @@ describe('configuration', () => {
     expect(spec.secret).toBe(true);
   });
 
-  test("the README's configuration table is the one generated from the schema", () => {
-    const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-    const table = /<!-- config-table:start -->\n([\s\S]*?)\n<!-- config-table:end -->/.exec(readme);
-    // compared cell by cell: Prettier pads the README's columns
-    const cells = (md: string) =>
-      md
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => line.split('|').map((c) => (/^\s*-+\s*$/.test(c) ? '---' : c.trim())));
-    expect(cells(table?.[1] ?? '')).toEqual(cells(configTableMarkdown()));
-  });
+  test.each(Object.keys(CONFIG_TABLES))(
+    "the README's %s configuration table is the one generated from the schema",
+    (which) => {
+      const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+      const marker = which === 'bridge' ? 'config-table' : `config-table:${which}`;
+      const table = new RegExp(
+        `<!-- ${marker}:start -->\\n([\\s\\S]*?)\\n<!-- ${marker}:end -->`,
+      ).exec(readme);
+      // compared cell by cell: Prettier pads the README's columns
+      const cells = (md: string) =>
+        md
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .map((line) => line.split('|').map((c) => (/^\s*-+\s*$/.test(c) ? '---' : c.trim())));
+      expect(table).not.toBeNull();
+      expect(cells(table?.[1] ?? '')).toEqual(
+        cells(specTableMarkdown(CONFIG_TABLES[which] as Record<string, VarSpec>)),
+      );
+    },
+  );
 
   test('production refuses to start open to anyone, unless the operator says so', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(

@@ -369,8 +369,3 @@ export function specTableMarkdown(spec: Record<string, VarSpec>): string {
   });
   return ['| variable | default | meaning |', '| --- | --- | --- |', ...rows].join('\n');
 }
-
-/** The README's configuration table of the bridge. */
-export function configTableMarkdown(): string {
-  return specTableMarkdown(configSpec);
-}

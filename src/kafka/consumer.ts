@@ -79,6 +79,8 @@ export class GroupConsumer {
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
+      // as the bridge's publisher: an idempotent producer that gives up may reuse sequence numbers
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 2000 },
       ...(opts.transactionalId
         ? { transactionalId: opts.transactionalId, transactionTimeout: 60000 }
         : {}),
