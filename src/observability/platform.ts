@@ -19,3 +19,10 @@ export function platformLabel(optPlatform: string | undefined): string {
   if (optPlatform === undefined || optPlatform === '') return 'none';
   return CANONICAL[optPlatform.toLowerCase()] ?? 'other';
 }
+
+/** Every value platformLabel() can return: the bounded set of `platform` label values. */
+export const PLATFORM_LABELS: readonly string[] = [
+  ...new Set(Object.values(CANONICAL)),
+  'none',
+  'other',
+];

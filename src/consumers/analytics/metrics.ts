@@ -1,21 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { KNOWN_ELEMENT_TYPES, OTHER_KEY, UNREAD_BUCKET_BOUNDS, type WindowRecord } from './window';
 
-export const ANALYTICS_METRIC_PREFIX = 'tim_analytics_';
+import { PLATFORM_LABELS } from '../../observability/platform';
 
-/** The `platform` label values: the window records' platform keys (see `platformLabel`). */
-export const PLATFORM_LABELS: readonly string[] = [
-  'RESTAPI',
-  'Web',
-  'Android',
-  'iOS',
-  'Windows',
-  'Mac',
-  'iPad',
-  'Unknown',
-  'none',
-  OTHER_KEY,
-];
+export const ANALYTICS_METRIC_PREFIX = 'tim_analytics_';
 
 /** Distinct `result` label values kept over the process's life; later new codes become "other". */
 export const RESULT_LABEL_LIMIT = 32;
