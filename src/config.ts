@@ -28,7 +28,9 @@ export const list = z.string().transform((v) =>
 
 export const url = z.url('must be a URL').transform((v) => v.replace(/\/+$/, ''));
 
-export const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name');
+export const topicName = z
+  .string()
+  .regex(/^[a-zA-Z0-9._-]{1,249}$/, 'must be a valid Kafka topic name');
 
 export interface VarSpec {
   schema: z.ZodType;
