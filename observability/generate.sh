@@ -3,8 +3,9 @@
 #   prometheus/tim-kafka-bridge.rules.yml -> prometheus/prometheusrule.yaml (PrometheusRule)
 #   grafana/tim-kafka-bridge.json         -> grafana/dashboard-configmap.yaml (ConfigMap for
 #                                            Grafana's dashboard sidecar, label grafana_dashboard)
-# Edit the sources, run this, commit all four. test/observability/rules.test.ts checks that
-# they agree.
+# and copies both into k8s/base/observability/ (kustomize reads no file outside k8s/).
+# Edit the sources, run this, commit all six. test/observability/rules.test.ts checks that
+# they agree; test/deploy/kubernetes.test.ts checks the k8s copies.
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -44,3 +45,9 @@ YAML
   sed 's/^\(.\)/    \1/' "$DIR/grafana/tim-kafka-bridge.json"
 } >"$DIR/grafana/dashboard-configmap.yaml"
 echo "wrote $DIR/prometheus/prometheusrule.yaml and $DIR/grafana/dashboard-configmap.yaml" >&2
+
+K8S="$DIR/../k8s/base/observability"
+mkdir -p "$K8S"
+cp "$DIR/prometheus/prometheusrule.yaml" "$K8S/prometheusrule.yaml"
+cp "$DIR/grafana/dashboard-configmap.yaml" "$K8S/dashboard-configmap.yaml"
+echo "copied both to $(cd "$K8S" && pwd)" >&2
