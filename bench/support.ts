@@ -26,15 +26,24 @@ export interface BridgeProcess {
   url: string;
   adminUrl: string;
   child: ChildProcess;
+  /** The process's own directory (its log, spool, and any --cpu-prof output). */
+  dir: string;
   stop(): Promise<void>;
 }
 
-/** The production build (`node dist/src/main.js`) with the given environment, once ready. */
-export async function startBridgeProcess(env: Record<string, string>): Promise<BridgeProcess> {
+/**
+ * The production build (`node dist/src/main.js`) with the given environment, once ready.
+ * `nodeArgs` go before the script (e.g. `--cpu-prof`); the process runs in its own directory.
+ */
+export async function startBridgeProcess(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<BridgeProcess> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'tim-bench-'));
   const log = openSync(join(dir, 'bridge.log'), 'a');
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
+    cwd: dir,
     env: {
       ...process.env,
       HOST: '127.0.0.1',
@@ -46,6 +55,7 @@ export async function startBridgeProcess(env: Record<string, string>): Promise<B
       TENCENT_SDKAPPIDS: APP,
       TENCENT_CALLBACK_TOKEN: TOKEN,
       LOG_LEVEL: 'warn',
+      SHUTDOWN_DELAY_MS: '0',
       ...env,
     },
     stdio: ['ignore', log, log],
@@ -67,6 +77,7 @@ export async function startBridgeProcess(env: Record<string, string>): Promise<B
     url: `http://127.0.0.1:${port}`,
     adminUrl,
     child,
+    dir,
     async stop() {
       child.kill('SIGTERM');
       if (child.exitCode === null) await once(child, 'exit');
@@ -78,6 +89,20 @@ export async function startBridgeProcess(env: Record<string, string>): Promise<B
 export function signedPath(): string {
   const t = Math.floor(Date.now() / 1000);
   return `/callback?SdkAppid=${APP}&CallbackCommand=C2C.CallbackAfterSendMsg&contenttype=json&ClientIP=127.0.0.1&OptPlatform=iOS&RequestTime=${t}&Sign=${sign(TOKEN, t)}`;
+}
+
+/** signedPath(), signed once per second rather than once per request (the generator's CPU). */
+export function signedPathCache(): () => string {
+  let second = -1;
+  let path = '';
+  return () => {
+    const t = Math.floor(Date.now() / 1000);
+    if (t !== second) {
+      second = t;
+      path = signedPath();
+    }
+    return path;
+  };
 }
 
 export interface LoadResult {

@@ -1,11 +1,11 @@
+import { isUtf8 } from 'node:buffer';
 import { BridgeError, invalid } from '../errors';
 
 /** Deepest JSON nesting accepted (a relay message nests 4 levels per forwarded level). */
 export const MAX_JSON_DEPTH = 100;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 /** A run of 16+ digits or an exponent: a number that may not survive as a double. */
-const BIG_NUMBER = /\d{16}|\d[eE][+-]?\d/;
+const BIG_NUMBER = /\d(?:\d{15}|[eE][+-]?\d)/;
 
 /**
  * JSON.parse reviver: a number whose value a double cannot hold exactly (an integer beyond
@@ -36,12 +36,9 @@ const malformed = (message: string): BridgeError =>
  */
 export function parseJsonBody(body: Uint8Array): unknown {
   if (body.length === 0) throw malformed('body is empty: expected a JSON object');
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw malformed('body is not valid UTF-8');
-  }
+  if (!isUtf8(body)) throw malformed('body is not valid UTF-8');
+  let text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // a BOM, as TextDecoder drops it
   let value: unknown;
   try {
     // integers beyond 2^53 and numbers beyond a double parse lossily: kept as their source text
@@ -51,12 +48,23 @@ export function parseJsonBody(body: Uint8Array): unknown {
     throw malformed(`body is not valid JSON${at ? ` (error at character ${at[1]})` : ''}`);
   }
   // JSON, but not a record we could store faithfully: refused as invalid (a dead letter)
-  if (maxDepth(text) > MAX_JSON_DEPTH)
+  if (openers(text) > MAX_JSON_DEPTH && maxDepth(text) > MAX_JSON_DEPTH)
     throw invalid(`body nests deeper than ${MAX_JSON_DEPTH} levels`);
   // the checks below walk the value, so only when the text shows the need: a key can only be
   // __proto__ if the text says so, literally or through \u escapes
   if (text.includes('__proto__') || text.includes('\\u')) checkDeep(value);
   return value;
+}
+
+/**
+ * How many `{` and `[` the text holds, strings included: at least the nesting depth, and counted
+ * natively (indexOf), so the exact scan below only runs for the rare body that could be too deep.
+ */
+function openers(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('{'); i !== -1; i = text.indexOf('{', i + 1)) n++;
+  for (let i = text.indexOf('['); i !== -1; i = text.indexOf('[', i + 1)) n++;
+  return n;
 }
 
 /** Deepest nesting of objects and arrays, outside strings. */

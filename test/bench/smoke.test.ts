@@ -1,0 +1,101 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS, runBench } from '../../bench/run';
+import { ratioTable } from '../../bench/report';
+import { createKafka } from '../../src/kafka/client';
+import { deleteTopics } from '../../src/kafka/admin';
+import { readTopic } from '../../src/kafka/reader';
+import { Registry } from '../../src/kafka/registry';
+import { createLogger } from '../../src/observability/logger';
+import { ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+
+/**
+ * The harness end to end, tiny and short, so that it cannot rot: every system starts from the
+ * build, takes load in both modes, and the results say what they must. Not a benchmark: nothing
+ * here depends on how fast anything is.
+ */
+const kafka = createKafka({
+  brokers: ['127.0.0.1:9092'],
+  clientId: 'bench-smoke',
+  logger: createLogger({ level: 'error' }),
+});
+
+beforeAll(() => {
+  // what `npm run bench` runs: the production build of the bridge and the harness
+  execFileSync(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.bench.json'], {
+    cwd: ROOT,
+  });
+});
+
+test('npm run bench, in miniature: every system runs, the topics hold exactly the acked callbacks', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  const ackedKeys = new Set<string>();
+  const results = await runBench({
+    ...DEFAULTS,
+    levels: [2],
+    seconds: 1,
+    warmupSeconds: 0.5,
+    fractions: [0.5],
+    openSeconds: 1,
+    templates: 50,
+    resultsDir: out,
+    readme: false,
+    checkStrimzi: false,
+    ackedKeys,
+    keepTopics: true,
+    log: () => undefined,
+  });
+  const topics = results.systems.flatMap((s) => (s.topic ? [s.topic.name] : []));
+  try {
+    for (const id of ['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer']) {
+      const s = results.systems.find((x) => x.id === id);
+      expect({ id, status: s?.status, note: s?.note }).toEqual({
+        id,
+        status: 'ran',
+        note: undefined,
+      });
+      expect(s?.max?.acked).toBeGreaterThan(0);
+      // closed loop at 2 clients, then open loop at half of ours
+      const runs = results.runs.filter((r) => r.system === id && !r.warmup);
+      expect(runs.map((r) => r.mode)).toEqual(['closed', 'open']);
+      for (const r of runs) {
+        expect(r.failed + r.dropped).toBe(0);
+        expect(r.cpuSecondsPer1000).toBeGreaterThan(0);
+        expect(r.peakRssMiB).toBeGreaterThan(0);
+      }
+    }
+    expect(results.systems.find((s) => s.id === 'strimzi')?.status).toBe('not run');
+    const bridge = results.systems.find((s) => s.id === 'bridge');
+    expect(bridge?.max?.avgBatch).toBeGreaterThanOrEqual(1);
+    for (const s of results.systems.filter((x) => x.topic)) expect(s.topic?.exact).toBe(true);
+
+    // every callback the bridge acked is in its topic, once
+    const registry = new Registry({ url: SCHEMA_REGISTRY_URL });
+    const records = await readTopic(kafka, bridge?.topic?.name as string, {
+      atLeast: ackedKeys.size,
+    });
+    const keys: string[] = [];
+    for (const r of records) {
+      const { record } = await registry.decode(r.value as Buffer);
+      keys.push((record as { MsgKey: string }).MsgKey);
+    }
+    expect(keys.sort()).toEqual([...ackedKeys].sort());
+
+    // the ratio table names every target, and the files are written
+    const table = ratioTable(results.ratios);
+    for (const name of ['HTTP ceiling', 'JVM peer', 'Strimzi', 'Kafka ceiling', 'Peak RSS']) {
+      expect(table).toContain(name);
+    }
+    const files = readdirSync(out);
+    expect(files.filter((f) => f.endsWith('.json'))).toHaveLength(1);
+    expect(files.filter((f) => f.endsWith('.md'))).toHaveLength(1);
+    const svg = readFileSync(join(out, 'latency-vs-throughput.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg /);
+    expect(svg.match(/<polyline /g)?.length).toBe(8); // p50 and p99 for each of four systems
+    expect(existsSync(join(out, files.find((f) => f.endsWith('.md')) as string))).toBe(true);
+  } finally {
+    await deleteTopics(kafka, [...topics, ...topics.map((t) => `${t}.dlq`)]);
+  }
+});
