@@ -54,3 +54,13 @@ export function createRunnerMetrics(registry: Registry) {
 }
 
 export type RunnerMetrics = ReturnType<typeof createRunnerMetrics>;
+
+/** Series that exist from the start at 0, so that increase() sees their first event. */
+export function initialiseRunnerSeries(m: RunnerMetrics, consumer: string): void {
+  for (const outcome of ['processed', 'duplicate', 'dead_lettered']) {
+    m.records.labels({ consumer, outcome }).inc(0);
+  }
+  for (const result of ['ok', 'error']) m.commits.labels({ consumer, result }).inc(0);
+  m.crashes.labels({ consumer }).inc(0);
+  m.assignedPartitions.labels({ consumer }).set(0);
+}

@@ -17,7 +17,7 @@ import { loadSchema, type AvroSchemaJson } from '../schemas';
 import { createRecordMapper } from '../tencent/record';
 import { buildSchemaModel } from '../tencent/schema-model';
 import type { RunnerConfig } from './config';
-import { createRunnerMetrics } from './metrics';
+import { createRunnerMetrics, initialiseRunnerSeries } from './metrics';
 import { ConsumerRunner, STATE_SEQ_HEADER, type ConsumerLogic } from './runner';
 
 /**
@@ -62,6 +62,7 @@ export async function startConsumer(
 ): Promise<RunningConsumer> {
   const metricsRegistry = createMetricsRegistry({ consumer: def.name });
   const metrics = createRunnerMetrics(metricsRegistry);
+  initialiseRunnerSeries(metrics, def.name);
   const kafka = createKafka({
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID,

@@ -1,7 +1,7 @@
 import { OK_REPLY } from '../../src/tencent/reply';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
 import { loadFixtures } from '../support/fixtures';
-import { scrape } from '../support/wait';
+import { scrape, waitFor } from '../support/wait';
 import {
   allPanels,
   dashboardExprs,
@@ -9,12 +9,13 @@ import {
   metricNames,
   ruleExprs,
   selectors,
+  startObservedConsumers,
   substituteVariables,
 } from './support';
 
 /**
  * The Grafana dashboard is a valid dashboard model (what Grafana needs to load and provision
- * it), filtered by its variables everywhere, and names only metrics a real bridge exports.
+ * it), filtered by its variables everywhere, and names only metrics a real bridge and the real consumers export.
  */
 const dashboard = loadDashboard();
 const panels = allPanels(dashboard);
@@ -39,8 +40,12 @@ describe('the dashboard model', () => {
       const v = vars.get(name)!;
       expect(v).toMatchObject({ type: 'query', includeAll: true, allValue: '.*' });
       expect(v.datasource).toEqual(DATASOURCE);
-      // label_values(<a bridge metric>, <the variable's label>)
-      expect(v.definition).toMatch(new RegExp(`^label_values\\(tim_bridge_\\w+.*, ${name}\\)$`));
+      // label_values(<a bridge metric, or the bridge's and the consumers' ready>, <its label>)
+      expect(v.definition).toMatch(
+        new RegExp(
+          `^label_values\\((tim_bridge_\\w+|\\{__name__=~"tim_bridge_ready\\|tim_consumer_ready").*, ${name}\\)$`,
+        ),
+      );
       expect(v.query).toMatchObject({ query: v.definition });
     }
   });
@@ -139,9 +144,11 @@ describe('the dashboard model', () => {
 
 describe('against a real scrape', () => {
   let bridge: TestBridge;
+  let consumers: Awaited<ReturnType<typeof startObservedConsumers>> | undefined;
   let exposition: string;
   beforeAll(async () => {
     bridge = await startTestBridge('obs-dashboard', { BODY_LIMIT_BYTES: '4096' });
+    consumers = await startObservedConsumers(bridge.kafka, bridge.topic);
     const text = loadFixtures().find((f) => f.name === 'text.json')!.text;
     // an OK, a refusal and a dead letter, so that labelled series exist
     const ok = await postCallback(bridge.callbackUrl, text);
@@ -149,9 +156,15 @@ describe('against a real scrape', () => {
     expect((await postCallback(bridge.callbackUrl, '{')).status).toBe(400);
     const dlq = await postCallback(bridge.callbackUrl, text.replace('"MsgSeq":', '"MsgSeq":"x",'));
     expect(dlq.status).toBe(400);
-    exposition = await scrape(bridge.adminUrl);
+    // the consumers' too, once they processed the OK'd callback (their per-record series exist)
+    const scrapes = await waitFor('both consumers to process the callback', async () => {
+      const texts = await Promise.all(consumers!.consumers.map((c) => scrape(c.adminUrl)));
+      return texts.every((t) => t.includes('tim_consumer_lag_records{')) && texts;
+    });
+    exposition = [await scrape(bridge.adminUrl), ...scrapes].join('\n');
   });
   afterAll(async () => {
+    await consumers?.dispose();
     await bridge?.dispose();
   });
 

@@ -17,11 +17,12 @@ import {
   ensurePrometheusInstalled,
   loadDashboard,
   ruleExprs,
+  startObservedConsumers,
   substituteVariables,
 } from './support';
 
 /**
- * A real Prometheus (Debian's package) scrapes two real bridges every second, with the alert
+ * A real Prometheus (Debian's package) scrapes two real bridges and both consumers every second, with the alert
  * rules loaded, after traffic that exercises every outcome. Then every PromQL expression of the
  * dashboard and of the rules must parse and return at least one series (alert conditions: their
  * signals, see support.ts), and the alerts that the traffic makes true must be pending or firing.
@@ -47,6 +48,8 @@ const signed = (extra: Record<string, string | undefined> = {}) => {
 
 let main: TestBridge;
 let nospool: TestBridge;
+let consumers: Awaited<ReturnType<typeof startObservedConsumers>> | undefined;
+const CONSUMERS_JOB = 'tim-kafka-bridge-consumers';
 let prometheus: ChildProcess | undefined;
 let promUrl: string;
 let promDir: string;
@@ -125,6 +128,7 @@ beforeAll(async () => {
     PUBLISH_TIMEOUT_MS: '300',
     SPOOL_ENABLED: 'false',
   });
+  consumers = await startObservedConsumers(main.kafka, main.topic);
 
   promDir = mkdtempSync(join(tmpdir(), 'tim-prometheus-'));
   const port = await freePort();
@@ -141,6 +145,15 @@ beforeAll(async () => {
           static_configs: [
             { targets: [target(main)], labels: { namespace: NAMESPACE } },
             { targets: [target(nospool)] },
+          ],
+        },
+        {
+          job_name: CONSUMERS_JOB,
+          static_configs: [
+            {
+              targets: consumers.consumers.map((c) => c.adminUrl.replace('http://', '')),
+              labels: { namespace: NAMESPACE },
+            },
           ],
         },
       ],
@@ -175,6 +188,13 @@ beforeAll(async () => {
   await round();
   await scrapedAfter(Date.now());
   await round();
+  // both consumers processed records (their lag series exist) and were scraped since
+  await waitFor(
+    'the consumers to process records and be scraped',
+    async () => (await seriesOf(`tim_consumer_lag_records{job="${CONSUMERS_JOB}"}`)).length >= 2,
+    30000,
+    250,
+  );
 
   // Kafka unable to acknowledge either bridge's records
   await deleteTopics(main.kafka, [main.topic, nospool.topic]);
@@ -193,6 +213,7 @@ afterAll(async () => {
     clearTimeout(timer);
   }
   if (promDir) rmSync(promDir, { recursive: true, force: true });
+  await consumers?.dispose();
   // topics back, so that the producers can flush and close
   for (const b of [main, nospool]) {
     if (!b) continue;

@@ -35,6 +35,9 @@ const ALERTS = [
   'TimBridgeDeadLettersGrowing',
   'TimBridgeNotReady',
   'TimBridgeKafkaDisconnected',
+  'TimConsumerNotReady',
+  'TimConsumerLagging',
+  'TimConsumerDeadLetters',
 ];
 
 beforeAll(() => ensurePrometheusInstalled());

@@ -1,7 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { deleteTopics, startTestConsumer, type TestConsumer } from '../support/consumers';
+import type { Kafka } from '../../src/kafka/client';
 import { ROOT } from '../support/stack';
 
 /** The observability deliverables, and what the tests read out of them. */
@@ -112,7 +115,8 @@ export function substituteVariables(expr: string, values = TEMPLATE_VALUES): str
   );
 }
 
-const METRIC_NAME = /\b(?:tim_bridge|nodejs|process)_[a-zA-Z0-9_]*[a-zA-Z0-9]\b/g;
+const METRIC_NAME =
+  /\b(?:tim_bridge|tim_consumer|tim_analytics|tim_moderation|nodejs|process)_[a-zA-Z0-9_]*[a-zA-Z0-9]\b/g;
 
 /** The metric names an expression selects (the project's and prom-client's default ones). */
 export function metricNames(expr: string): string[] {
@@ -224,4 +228,42 @@ export function ensurePrometheusInstalled(): void {
   ) {
     execFileSync('bash', [INSTALL_SCRIPT], { stdio: 'inherit' });
   }
+}
+
+/**
+ * Both example consumers on `topic`, so that their metrics exist: moderation with a rule that
+ * matches the text fixture ("red packet") and asks for a recall (disabled: RECALL_DISABLED).
+ */
+export async function startObservedConsumers(
+  kafka: Kafka,
+  topic: string,
+): Promise<{ consumers: TestConsumer[]; dispose(): Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'tim-obs-rules-'));
+  const rules = join(dir, 'rules.yaml');
+  writeFileSync(
+    rules,
+    'rules:\n  - { id: red-packet, kind: word, action: recall, words: [red packet] }\n',
+  );
+  const consumers = [
+    await startTestConsumer('analytics', topic),
+    await startTestConsumer('moderation', topic, { MODERATION_RULES_FILE: rules }),
+  ];
+  return {
+    consumers,
+    async dispose() {
+      for (const c of consumers) {
+        await Promise.race([c.dispose(), new Promise((r) => setTimeout(r, 15000))]);
+        const e = c.env;
+        await deleteTopics(
+          kafka,
+          [
+            e.ANALYTICS_TOPIC,
+            e.ANALYTICS_STATE_TOPIC,
+            e.MODERATION_VERDICTS_TOPIC,
+            e.CONSUMER_DLQ_TOPIC,
+          ].filter((t): t is string => t !== undefined),
+        ).catch(() => undefined);
+      }
+    },
+  };
 }
