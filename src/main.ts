@@ -242,6 +242,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
         ? {
             tokens: [config.TENCENT_CALLBACK_TOKEN, ...config.TENCENT_CALLBACK_TOKEN_PREVIOUS],
             windowSeconds: config.SIGNATURE_WINDOW_SECONDS,
+            digests: new Map(),
           }
         : undefined,
     };

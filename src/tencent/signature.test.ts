@@ -75,3 +75,22 @@ describe('webhook signature', () => {
     expect(() => verifySignature(input, policy, at(1000))).toThrow(new SignatureError(message));
   });
 });
+
+describe('the digest memo', () => {
+  const memoised = { ...policy, digests: new Map<string, readonly Buffer[]>() };
+
+  test('gives the same answers as no memo, for the same second signed twice', () => {
+    const good = signed('xxxxyyyy', 1000);
+    expect(() => verifySignature(good, memoised, at(1000))).not.toThrow();
+    expect(() => verifySignature(good, memoised, at(1000))).not.toThrow();
+    expect(() =>
+      verifySignature({ ...good, sign: sign('xxxyyy', 1000) }, memoised, at(1000)),
+    ).toThrow(new SignatureError('Sign does not match'));
+  });
+
+  test('keeps only the last few seconds', () => {
+    for (let t = 1000; t < 1050; t++) verifySignature(signed('xxxxyyyy', t), memoised, at(1000));
+    expect(memoised.digests.size).toBeLessThanOrEqual(8);
+    expect(memoised.digests.has('1049')).toBe(true);
+  });
+});
