@@ -56,6 +56,8 @@ export async function startBridgeProcess(
       TENCENT_CALLBACK_TOKEN: TOKEN,
       LOG_LEVEL: 'warn',
       SHUTDOWN_DELAY_MS: '0',
+      // the bridge's own Node flags (e.g. a heap cap), never the harness's
+      NODE_OPTIONS: process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '',
       ...env,
     },
     stdio: ['ignore', log, log],
