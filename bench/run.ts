@@ -63,7 +63,7 @@ export const DEFAULTS: BenchOptions = {
   seconds: 10,
   warmupSeconds: 4,
   fractions: [0.25, 0.5, 0.75],
-  openSeconds: 10,
+  openSeconds: 30,
   partitions: 6,
   templates: 2000,
   resultsDir: join(ROOT, 'bench', 'results'),
@@ -321,7 +321,7 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--help':
         process.stdout.write(
           'npm run bench -- [--systems bridge,kafka-ceiling,http-ceiling,jvm-peer] [--levels 8,32,128]\n' +
-            '  [--seconds 10] [--warmup 4] [--fractions 0.25,0.5,0.75] [--open-seconds 10]\n' +
+            '  [--seconds 10] [--warmup 4] [--fractions 0.25,0.5,0.75] [--open-seconds 30]\n' +
             '  [--out bench/results] [--no-readme] [--quick]\n',
         );
         process.exit(0);

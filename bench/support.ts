@@ -31,8 +31,16 @@ export interface BridgeProcess {
   stop(): Promise<void>;
 }
 
+/** Node's flags in `npm start` (`node <flags> dist/src/main.js`): the bench runs what production runs. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  return pkg.scripts.start.split(/\s+/).filter((t) => t.startsWith('--'));
+}
+
 /**
- * The production build (`node dist/src/main.js`) with the given environment, once ready.
+ * The production build (`npm start`'s `node <flags> dist/src/main.js`) with the given environment, once ready.
  * `nodeArgs` go before the script (e.g. `--cpu-prof`); the process runs in its own directory.
  */
 export async function startBridgeProcess(
@@ -42,26 +50,30 @@ export async function startBridgeProcess(
   const [port, adminPort] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'tim-bench-'));
   const log = openSync(join(dir, 'bridge.log'), 'a');
-  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      ADMIN_HOST: '127.0.0.1',
-      PORT: String(port),
-      ADMIN_PORT: String(adminPort),
-      SPOOL_DIR: join(dir, 'spool'),
-      KAFKA_TOPIC_REPLICATION_FACTOR: '1',
-      TENCENT_SDKAPPIDS: APP,
-      TENCENT_CALLBACK_TOKEN: TOKEN,
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_DELAY_MS: '0',
-      // the bridge's own Node flags (e.g. a heap cap), never the harness's
-      NODE_OPTIONS: process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '',
-      ...env,
+  const child = spawn(
+    process.execPath,
+    [...startFlags(), ...nodeArgs, join(ROOT, 'dist', 'src', 'main.js')],
+    {
+      cwd: dir,
+      env: {
+        ...process.env,
+        HOST: '127.0.0.1',
+        ADMIN_HOST: '127.0.0.1',
+        PORT: String(port),
+        ADMIN_PORT: String(adminPort),
+        SPOOL_DIR: join(dir, 'spool'),
+        KAFKA_TOPIC_REPLICATION_FACTOR: '1',
+        TENCENT_SDKAPPIDS: APP,
+        TENCENT_CALLBACK_TOKEN: TOKEN,
+        LOG_LEVEL: 'warn',
+        SHUTDOWN_DELAY_MS: '0',
+        // the bridge's own Node flags (e.g. a heap cap), never the harness's
+        NODE_OPTIONS: process.env.BENCH_BRIDGE_NODE_OPTIONS ?? '',
+        ...env,
+      },
+      stdio: ['ignore', log, log],
     },
-    stdio: ['ignore', log, log],
-  });
+  );
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const deadline = Date.now() + 60000;
   for (;;) {

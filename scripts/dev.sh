@@ -43,4 +43,4 @@ consumer (admin :9466) publishes verdicts to c2c.moderation.verdicts for the exa
 config/moderation-rules.example.yaml. Logs: .stack/logs/{analytics,moderation}.log.
 
 TXT
-node dist/src/main.js
+node --max-semi-space-size=32 dist/src/main.js

@@ -95,7 +95,7 @@ test('the runtime stage holds what the processes read, and nothing of the source
   expect(ops(final, 'RUN').join(' ')).toContain(`chown ${user} ${spool}`);
   // entry points of every process are compiled from src/ in the build stage
   for (const s of ['start', 'consumer:analytics', 'consumer:moderation']) {
-    expect(scripts[s]).toMatch(/^node dist\/src\/.+\.js$/);
+    expect(scripts[s]).toMatch(/^node (--[\w-]+=\w+ )*dist\/src\/.+\.js$/);
   }
 });
 

@@ -193,8 +193,8 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
         container: r.container.name,
         command: undefined,
       });
-      // `node dist/src/X.js` is compiled from src/X.ts
-      const js = r.container.args?.[1] ?? '';
+      // `node [--flags] dist/src/X.js` is compiled from src/X.ts
+      const js = r.container.args?.at(-1) ?? '';
       expect(js).toMatch(/^dist\/src\/.+\.js$/);
       expect(() =>
         readFileSync(join(ROOT, js.replace(/^dist\//, '').replace(/\.js$/, '.ts'))),

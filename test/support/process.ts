@@ -24,6 +24,12 @@ import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL, STACK_SCRIPT } from './stack'
 export const SDKAPPID = '1400000001';
 export const CALLBACK_TOKEN = 'outage-test-token';
 export const MAIN_JS = join(ROOT, 'dist', 'src', 'main.js');
+/** Node's flags in `npm start` (`node <flags> dist/src/main.js`), so tests run what production runs. */
+export const START_FLAGS: string[] = (
+  JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }
+).scripts.start
+  .split(/\s+/)
+  .filter((t) => t.startsWith('--'));
 
 /** Compiles src/ to dist/ (tsc -p tsconfig.build.json) when dist is missing or older than src. */
 export function buildIfStale(force = false): void {
@@ -141,7 +147,7 @@ export function spawnBridge(name: string, setup: BridgeSetup): BridgeProcess {
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(process.execPath, [MAIN_JS], {
+    child = spawn(process.execPath, [...START_FLAGS, MAIN_JS], {
       cwd: ROOT,
       env: bridgeEnv(setup),
       stdio: ['ignore', fd, fd],
