@@ -190,19 +190,22 @@ export class ConsumerRunner {
   private async onBatch(partition: number, records: InputRecord[], ctl: BatchControl) {
     const { name, metrics, exactlyOnce } = this.o;
     const end = metrics.batchDuration.startTimer({ consumer: name });
+    // at least once: the batch's outputs go in one produce request, then its offsets commit
+    const outputs: OutputRecord[] = [];
+    const keys = new Set<string>();
     let last: string | undefined;
     for (const input of records) {
       if (!ctl.isRunning()) break;
-      const { outputs, key } = await this.process(input);
+      const done = await this.process(input, keys);
       if (exactlyOnce) {
-        this.pending.push(...outputs);
+        this.pending.push(...done.outputs);
         this.dirty = true;
+        // exactly once, the key is part of the state at once (a failure resets both)
+        if (done.key !== undefined) this.dedupe.add(done.key);
       } else {
-        await this.o.consumer.produce(outputs);
+        outputs.push(...done.outputs);
+        if (done.key !== undefined) keys.add(done.key);
       }
-      // remembered only once its outputs are durable (or, exactly once, part of the state)
-      if (key !== undefined) this.dedupe.add(key);
-      ctl.resolveOffset(input.offset);
       this.positions.set(partition, BigInt(input.offset) + 1n);
       last = input.offset;
       await ctl.heartbeat();
@@ -211,9 +214,15 @@ export class ConsumerRunner {
       this.lastInput = this.clock();
       this.idled = false;
     }
-    if (!exactlyOnce && last !== undefined) {
-      await this.o.consumer.commit([{ partition, offset: String(BigInt(last) + 1n) }]);
-      metrics.commits.inc({ consumer: name, result: 'ok' });
+    if (last !== undefined) {
+      if (!exactlyOnce) {
+        await this.o.consumer.produce(outputs);
+        // remembered only once its outputs are durable
+        for (const key of keys) this.dedupe.add(key);
+        await this.o.consumer.commit([{ partition, offset: String(BigInt(last) + 1n) }]);
+        metrics.commits.inc({ consumer: name, result: 'ok' });
+      }
+      ctl.resolveOffset(last);
     }
     end();
     if (exactlyOnce && this.clock() - this.lastCommit >= exactlyOnce.commitIntervalMs) {
@@ -223,13 +232,19 @@ export class ConsumerRunner {
     }
   }
 
-  /** Decode, dedupe, handle; a poison record becomes a dead letter. */
-  private async process(input: InputRecord): Promise<{ outputs: OutputRecord[]; key?: string }> {
+  /**
+   * Decode, dedupe, handle; a poison record becomes a dead letter. `batchKeys`: keys handled
+   * earlier in this batch, not yet durable (so not yet in the dedupe memory).
+   */
+  private async process(
+    input: InputRecord,
+    batchKeys: ReadonlySet<string>,
+  ): Promise<{ outputs: OutputRecord[]; key?: string }> {
     const { name, metrics } = this.o;
     try {
       const msg = await this.decode(input);
       const key = msg.callback.MsgKey;
-      if (this.dedupe.has(key)) {
+      if (this.dedupe.has(key) || batchKeys.has(key)) {
         metrics.records.inc({ consumer: name, outcome: 'duplicate' });
         return { outputs: [] };
       }
