@@ -1,9 +1,9 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { ConfigError, isUnauthenticated, loadConfig, type Config } from './config';
 import { createAdminApp, type HealthCheck } from './http/admin-app';
+import { close, listen } from './http/server';
 import { createCallbackApp } from './http/callback-app';
 import { createIngest } from './ingest';
 import { ensureTopic } from './kafka/admin';
@@ -308,37 +308,6 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       logger.info({ spooled: spool?.records ?? 0 }, 'bridge stopped');
     },
   };
-}
-
-async function listen(
-  app: (req: never, res: never) => void,
-  port: number,
-  host: string,
-  requestTimeoutMs?: number,
-): Promise<Server> {
-  // Node checks request timeouts every connectionsCheckingInterval (30 s by default)
-  const checkEvery = Math.max(100, Math.min(1000, Math.floor((requestTimeoutMs ?? 30000) / 2)));
-  const server = createServer(
-    { connectionsCheckingInterval: checkEvery },
-    app as Parameters<typeof createServer>[1],
-  );
-  if (requestTimeoutMs !== undefined) {
-    // slow clients: headers and body must arrive in time; idle keep-alive sockets are kept
-    // a little longer than Tencent's client would wait for us
-    server.requestTimeout = requestTimeoutMs;
-    server.headersTimeout = requestTimeoutMs;
-    server.keepAliveTimeout = 65000;
-  }
-  server.listen(port, host);
-  await once(server, 'listening');
-  return server;
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.close((err) => (err ? reject(err) : resolve()));
-    server.closeIdleConnections();
-  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());

@@ -1,9 +1,8 @@
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { ConfigError } from '../config';
 import { createAdminApp } from '../http/admin-app';
+import { close, listen } from '../http/server';
 import { ensureTopic, type TopicSpec } from '../kafka/admin';
 import { createKafka, type Kafka } from '../kafka/client';
 import { avroType, createEncoder, type RecordEncoder } from '../kafka/codec';
@@ -137,7 +136,7 @@ export async function startConsumer(
     await runner.start();
   } catch (err) {
     await consumer.disconnect().catch(() => undefined);
-    await new Promise((r) => admin.close(r));
+    await close(admin);
     throw err;
   }
   const adminPort = (admin.address() as AddressInfo).port;
@@ -151,10 +150,7 @@ export async function startConsumer(
     runner,
     async stop() {
       await runner.stop();
-      await new Promise((r) => {
-        admin.close(r);
-        admin.closeAllConnections();
-      });
+      await close(admin);
       logger.info('consumer stopped');
     },
   };
@@ -189,17 +185,6 @@ async function loadState(kafka: Kafka, topic: string, key: string, seq: number):
   const found = records.findLast(matches);
   if (!found?.value) throw new Error(`state ${seq} of ${key} not found in ${topic}`);
   return found.value;
-}
-
-async function listen(
-  app: (req: never, res: never) => void,
-  port: number,
-  host: string,
-): Promise<Server> {
-  const server = createServer(app as Parameters<typeof createServer>[1]);
-  server.listen(port, host);
-  await once(server, 'listening');
-  return server;
 }
 
 /**
