@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ConfigError, isUnauthenticated, loadConfig, type Config } from './config';
+import { isUnauthenticated, loadConfig, type Config } from './config';
 import { createAdminApp, type HealthCheck } from './http/admin-app';
 import { close, listen } from './http/server';
 import { createCallbackApp } from './http/callback-app';
@@ -22,6 +22,7 @@ import {
 import { loadSchema } from './schemas';
 import { Delivery } from './spool/delivery';
 import { Spool } from './spool/spool';
+import { loadConfigOrExit, stopOnSignals } from './process';
 import type { AuthPolicy } from './tencent/authenticate';
 import { createRecordMapper } from './tencent/record';
 import { buildSchemaModel } from './tencent/schema-model';
@@ -313,16 +314,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
 async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tim-kafka-bridge: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(loadConfig, 'tim-kafka-bridge');
   const logger = createLogger({ level: config.LOG_LEVEL });
   routeProcessWarnings(logger);
   let bridge: RunningBridge;
@@ -332,29 +324,8 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'could not start');
     process.exit(1);
   }
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      // the spool is SQLite in WAL mode: stopping here loses no committed record
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'stopping');
-    setTimeout(() => {
-      logger.error('grace period exceeded: exiting');
-      process.exit(1);
-    }, config.SHUTDOWN_GRACE_MS + 1000).unref();
-    bridge.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error({ err }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // a second signal exits at once: the spool is SQLite in WAL mode, no committed record is lost
+  stopOnSignals({ logger, deadlineMs: config.SHUTDOWN_GRACE_MS + 1000, stop: () => bridge.stop() });
 }
 
 if (require.main === module) void main();

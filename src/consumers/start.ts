@@ -1,6 +1,5 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import { ConfigError } from '../config';
 import { createAdminApp } from '../http/admin-app';
 import { close, listen } from '../http/server';
 import { ensureTopic, type TopicSpec } from '../kafka/admin';
@@ -12,6 +11,7 @@ import { readUntil } from '../kafka/reader';
 import { Registry } from '../kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from '../observability/logger';
 import { createMetricsRegistry } from '../observability/metrics';
+import { loadConfigOrExit, stopOnSignals } from '../process';
 import { loadSchema, type AvroSchemaJson } from '../schemas';
 import { createRecordMapper } from '../tencent/record';
 import { buildSchemaModel } from '../tencent/schema-model';
@@ -195,16 +195,7 @@ export function runConsumerProcess<C extends RunnerConfig>(
   load: (env: NodeJS.ProcessEnv) => C,
   define: (config: C) => ConsumerDefinition,
 ): void {
-  let config: C;
-  try {
-    config = load(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`tim-kafka-bridge consumer: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfigOrExit(load, 'tim-kafka-bridge consumer');
   const def = define(config);
   const logger = createLogger({ level: config.LOG_LEVEL, name: `tim-${def.name}` });
   routeProcessWarnings(logger);
@@ -213,24 +204,8 @@ export function runConsumerProcess<C extends RunnerConfig>(
     process.exit(1);
   };
   startConsumer(config, logger, def, fatal).then(
-    (running) => {
-      let stopping = false;
-      const onSignal = (signal: NodeJS.Signals): void => {
-        if (stopping) process.exit(1);
-        stopping = true;
-        logger.info({ signal }, 'stopping');
-        setTimeout(() => {
-          logger.error('grace period exceeded: exiting');
-          process.exit(1);
-        }, config.SHUTDOWN_GRACE_MS).unref();
-        running.stop().then(
-          () => process.exit(0),
-          (err: unknown) => fatal(err as Error),
-        );
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-    },
+    (running) =>
+      stopOnSignals({ logger, deadlineMs: config.SHUTDOWN_GRACE_MS, stop: () => running.stop() }),
     (err: unknown) => {
       logger.fatal({ err }, 'could not start');
       process.exit(1);
