@@ -15,6 +15,8 @@ export type RefusalReason =
   | 'unauthenticated'
   | 'foreign_app'
   | 'kafka_unavailable'
+  /** Kafka refused the record itself (too large for its topic, invalid): sending it again fails again. */
+  | 'kafka_refused'
   | 'publish_timeout'
   | 'not_ready'
   | 'shutting_down'

@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 
 export interface TopicSpec {
   topic: string;
@@ -78,6 +78,30 @@ export async function committedOffsets(
         .filter((p) => p.offset !== '-1')
         .map((p) => [p.partition, BigInt(p.offset)]),
     );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sets topic configs (e.g. `max.message.bytes`); the others keep their values. */
+export async function alterTopicConfig(
+  kafka: Kafka,
+  topic: string,
+  configs: Record<string, string>,
+): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: topic,
+          configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+        },
+      ],
+    });
   } finally {
     await admin.disconnect();
   }

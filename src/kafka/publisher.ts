@@ -1,4 +1,10 @@
-import { Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import {
+  ConfigResourceTypes,
+  Partitioners,
+  type Kafka,
+  type Message,
+  type Producer,
+} from 'kafkajs';
 import { BridgeError } from '../errors';
 
 export interface OutgoingRecord {
@@ -14,12 +20,20 @@ export interface PublisherEvents {
   batchAcked?(records: number, seconds: number): void;
   batchFailed?(records: number, err: Error): void;
   connectionChanged?(connected: boolean): void;
+  /** The producer was replaced by a fresh one (new producer id) after a failed request. */
+  producerReplaced?(reason: string): void;
 }
 
 export interface PublisherOptions {
   kafka: Kafka;
   /** Most records in one produce request. */
   maxBatchRecords: number;
+  /**
+   * Most bytes of records in one produce request (default 1,000,000, below the broker's default
+   * `message.max.bytes` of 1,048,588). Lowered per request to the smallest `max.message.bytes`
+   * of its topics once known (`watchTopics`). A request is cut before it is sent, never after.
+   */
+  maxBatchBytes?: number;
   /** Longest a record waits for others to share its request when nothing is in flight. */
   maxWaitMs: number;
   /** A publish not acknowledged within this many ms is rejected (retriable, 503) by default. */
@@ -30,6 +44,7 @@ export interface PublisherOptions {
 interface Pending {
   topic: string;
   message: Message;
+  bytes: number;
   deadline: number;
   settled: boolean;
   resolve: () => void;
@@ -37,16 +52,57 @@ interface Pending {
 }
 
 const SWEEP_MS = 20;
+export const DEFAULT_MAX_BATCH_BYTES = 1_000_000;
+/** A v2 record batch's fixed header. */
+const BATCH_OVERHEAD = 61;
+/** Upper bound of a record's own framing (length, attributes, deltas, key/value/header lengths). */
+const RECORD_OVERHEAD = 40;
+const HEADER_OVERHEAD = 10;
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 5000;
 
 /**
- * Publishes records to one topic with `acks: -1` through an idempotent producer with one request
- * in flight (KafkaJS's condition for idempotence to keep order). KafkaJS has no `linger.ms`, so
- * concurrent publishes are coalesced: while a request is in flight the next batch accumulates and
- * goes as soon as it returns; when idle, a record waits at most `maxWaitMs` for company. Each
- * `publish()` resolves only once Kafka acknowledged its own record.
+ * Kafka errors that belong to the records of a request, not to the cluster: sending the same
+ * record again fails again. Any other error may pass (an operator fixes an ACL, a leader moves).
+ */
+const RECORD_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TIMESTAMP',
+]);
+const SIZE_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/** Bytes a record takes in a produce request, at most. */
+export function recordBytes(r: Pick<OutgoingRecord, 'key' | 'value' | 'headers'>): number {
+  let n = RECORD_OVERHEAD + r.value.length + (r.key === null ? 0 : Buffer.byteLength(r.key));
+  for (const k in r.headers) {
+    n += HEADER_OVERHEAD + Buffer.byteLength(k) + Buffer.byteLength(r.headers[k] as string);
+  }
+  return n;
+}
+
+/**
+ * Publishes records with `acks: -1` through an idempotent producer with one request in flight
+ * (KafkaJS's condition for idempotence to keep order). KafkaJS has no `linger.ms`, so concurrent
+ * publishes are coalesced: while a request is in flight the next batch accumulates and goes as
+ * soon as it returns; when idle, a record waits at most `maxWaitMs` for company. A request holds
+ * at most `maxBatchRecords` records and `maxBatchBytes` bytes (or less, for a topic whose
+ * `max.message.bytes` is lower). Each `publish()` resolves only once Kafka acknowledged its own
+ * record.
+ *
+ * KafkaJS retries what is retriable by itself, forever (see the constructor); a request that
+ * fails all the same (the broker refused it) is never retried here: its records and everything
+ * queued behind them are rejected, in order, for the caller to keep (the spool), and the producer
+ * is replaced by a fresh one with a new producer id before anything else is sent. KafkaJS rolls
+ * back the sequence numbers of every partition of a failed request, also of those the broker
+ * wrote; a producer that went on would reuse them, and the broker would acknowledge the next
+ * batch as a duplicate without writing it.
  */
 export class BatchingPublisher {
-  private readonly producer: Producer;
+  private producer: Producer;
+  private unsubscribe: (() => void)[] = [];
   private queue: Pending[] = [];
   private inFlight: Pending[] = [];
   private sending = false;
@@ -56,9 +112,19 @@ export class BatchingPublisher {
   private sweeper: NodeJS.Timeout | undefined;
   private idle: (() => void) | undefined;
   private _connected = false;
+  private readonly maxBatchBytes: number;
+  /** `max.message.bytes` of the topics watched. */
+  private readonly topicLimits = new Map<string, number>();
+  private readonly watched = new Set<string>();
+  private _replacements = 0;
 
   constructor(private readonly opts: PublisherOptions) {
-    this.producer = opts.kafka.producer({
+    this.maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    const producer = this.opts.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       // An idempotent producer must retry a batch until it lands: giving up would let the next
@@ -68,12 +134,20 @@ export class BatchingPublisher {
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });
-    this.producer.on(this.producer.events.CONNECT, () => this.setConnected(true));
-    this.producer.on(this.producer.events.DISCONNECT, () => this.setConnected(false));
+    this.unsubscribe = [
+      producer.on(producer.events.CONNECT, () => this.setConnected(true)),
+      producer.on(producer.events.DISCONNECT, () => this.setConnected(false)),
+    ];
+    return producer;
   }
 
   get connected(): boolean {
     return this._connected;
+  }
+
+  /** How many times the producer was replaced after a failed request. */
+  get replacements(): number {
+    return this._replacements;
   }
 
   /** Why Kafka cannot take records now, or undefined when it can. */
@@ -92,14 +166,54 @@ export class BatchingPublisher {
 
   async connect(): Promise<void> {
     await this.producer.connect();
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 
   /**
-   * Resolves once Kafka acknowledged the record. Rejects with a retriable BridgeError when it
-   * was not acknowledged within the timeout; then every record queued behind it is rejected
-   * too, in order, so that a caller who keeps them elsewhere (the spool) keeps their order.
+   * Reads the `max.message.bytes` of these topics (and again after the broker refuses a request
+   * for its size), so that no request is cut too large for them.
+   */
+  async watchTopics(topics: string[]): Promise<void> {
+    for (const t of topics) this.watched.add(t);
+    await this.readTopicLimits([...this.watched]);
+  }
+
+  /** The largest request (bytes of records) that may carry a record of `topic`. */
+  budget(topic: string): number {
+    return Math.min(this.maxBatchBytes, this.topicLimits.get(topic) ?? Infinity) - BATCH_OVERHEAD;
+  }
+
+  private async readTopicLimits(topics: string[]): Promise<void> {
+    if (topics.length === 0) return;
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: topics.map((name) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name,
+          configNames: ['max.message.bytes'],
+        })),
+      });
+      for (const r of resources) {
+        const value = Number(
+          r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue,
+        );
+        if (Number.isFinite(value) && value > 0) this.topicLimits.set(r.resourceName, value);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * Resolves once Kafka acknowledged the record. Rejects with a BridgeError when it was not
+   * acknowledged within the timeout or the broker refused its request; then every record queued
+   * behind it is rejected too, in order, so that a caller who keeps them elsewhere (the spool)
+   * keeps their order. `retriable` is false only when the record itself is at fault (too large
+   * for its topic, refused as invalid): sending it again would fail again.
    */
   publish(record: OutgoingRecord, timeoutMs = this.opts.timeoutMs): Promise<void> {
     if (this.closed) {
@@ -111,10 +225,21 @@ export class BatchingPublisher {
         }),
       );
     }
+    const bytes = recordBytes(record);
+    const budget = this.budget(record.topic);
+    if (bytes > budget) {
+      return Promise.reject(
+        new BridgeError(
+          `the record (${bytes} bytes) is larger than topic ${record.topic} accepts (${budget} bytes)`,
+          { status: 500, reason: 'kafka_refused', retriable: false },
+        ),
+      );
+    }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
         topic: record.topic,
         message: { key: record.key, value: record.value, headers: record.headers },
+        bytes,
         deadline: Date.now() + timeoutMs,
         settled: false,
         resolve,
@@ -126,11 +251,27 @@ export class BatchingPublisher {
     });
   }
 
+  /** The next request: the oldest records, within the record and byte limits (at least one). */
+  private takeBatch(): Pending[] {
+    let n = 0;
+    let bytes = 0;
+    let budget = Infinity;
+    for (const p of this.queue) {
+      if (n >= this.opts.maxBatchRecords) break;
+      const b = Math.min(budget, this.budget(p.topic));
+      if (n > 0 && bytes + p.bytes > b) break;
+      budget = b;
+      bytes += p.bytes;
+      n++;
+    }
+    return this.queue.splice(0, n);
+  }
+
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.sending || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.opts.maxBatchRecords);
+    const batch = this.takeBatch();
     this.sending = true;
     this.sendingSince = Date.now();
     this.inFlight = batch;
@@ -145,18 +286,28 @@ export class BatchingPublisher {
             Number(process.hrtime.bigint() - started) / 1e9,
           );
         },
-        (err: Error & { retriable?: boolean }) => {
-          const failure = new BridgeError(
-            `Kafka did not acknowledge the callback: ${err.message}`,
-            {
-              status: 503,
-              reason: 'kafka_unavailable',
-              retriable: err.retriable !== false,
-              cause: err,
-            },
-          );
+        async (err: Error & { type?: string }) => {
+          const atFault = err.type !== undefined && RECORD_ERRORS.has(err.type);
+          const failure = new BridgeError(`Kafka refused the request: ${err.message}`, {
+            status: atFault ? 500 : 503,
+            reason: atFault ? 'kafka_refused' : 'kafka_unavailable',
+            retriable: !(atFault && batch.length === 1),
+            cause: err,
+          });
           for (const p of batch) settle(p, failure);
+          // what waits behind goes too, in order: nothing may overtake the failed records
+          const behind = new BridgeError(
+            `Kafka refused an earlier request; not sent: ${err.message}`,
+            { status: 503, reason: 'kafka_unavailable', retriable: true, cause: err },
+          );
+          for (const p of this.queue.splice(0)) settle(p, behind);
           this.opts.events?.batchFailed?.(batch.length, err);
+          if (err.type !== undefined && SIZE_ERRORS.has(err.type)) {
+            await this.readTopicLimits([
+              ...new Set([...this.watched, ...batch.map((p) => p.topic)]),
+            ]).catch(() => undefined);
+          }
+          await this.replaceProducer(err.message);
         },
       )
       .finally(() => {
@@ -165,6 +316,32 @@ export class BatchingPublisher {
         if (this.queue.length > 0) this.flush();
         else this.idle?.();
       });
+  }
+
+  /**
+   * A fresh producer (new producer id, sequences from 0) in place of one whose request failed.
+   * Nothing is sent meanwhile (`sending` stays set): records wait, or time out to the spool.
+   */
+  private async replaceProducer(reason: string): Promise<void> {
+    const old = this.producer;
+    for (const off of this.unsubscribe) off();
+    this.setConnected(false);
+    await old.disconnect().catch(() => undefined);
+    this.producer = this.newProducer();
+    this._replacements++;
+    this.opts.events?.producerReplaced?.(reason);
+    for (
+      let backoff = RECONNECT_MIN_MS;
+      !this.closed;
+      backoff = Math.min(backoff * 2, RECONNECT_MAX_MS)
+    ) {
+      try {
+        await this.producer.connect();
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, backoff).unref());
+      }
+    }
   }
 
   /**
