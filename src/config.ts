@@ -106,6 +106,11 @@ export const configSpec = {
     default: 'http://127.0.0.1:8081/apis/ccompat/v7',
     doc: 'Base URL of a Confluent-compatible schema registry API.',
   },
+  SCHEMA_REGISTRY_AUTO_REGISTER: {
+    schema: bool,
+    default: 'true',
+    doc: 'Register the schema (and set the subject to BACKWARD) at start; `false` only looks up the id it already has, for registries that forbid clients to register (`auto.register.schemas=false`).',
+  },
   PUBLISH_TIMEOUT_MS: {
     schema: int(50, 1900),
     default: '1200',
@@ -120,6 +125,11 @@ export const configSpec = {
     schema: int(0, 50),
     default: '2',
     doc: 'Longest a callback waits for others to share its produce request (KafkaJS has no linger.ms).',
+  },
+  BATCH_MAX_BYTES: {
+    schema: int(1024, 100 * 1024 * 1024),
+    default: '1000000',
+    doc: "Most bytes of records in one produce request (the broker refuses a batch over its `message.max.bytes`, default 1048588). Lowered to a topic's `max.message.bytes` where that is smaller (read at start); a request is cut before it is sent, never after.",
   },
   BODY_LIMIT_BYTES: {
     schema: int(1024, 10 * 1024 * 1024),
@@ -201,12 +211,12 @@ export const configSpec = {
   ALLOW_UNAUTHENTICATED: {
     schema: bool,
     default: 'false',
-    doc: 'Allow `NODE_ENV=production` without `TENCENT_SDKAPPIDS` and without a token (logged and exported as a metric).',
+    doc: 'Allow `NODE_ENV=production` without `TENCENT_CALLBACK_TOKEN` or `TENCENT_SDKAPPIDS` (logged and exported as a metric).',
   },
   NODE_ENV: {
     schema: z.enum(['development', 'production', 'test']),
     default: 'development',
-    doc: '`production` refuses to start without authentication (see `ALLOW_UNAUTHENTICATED`).',
+    doc: '`production` refuses to start without `TENCENT_CALLBACK_TOKEN` and `TENCENT_SDKAPPIDS` (see `ALLOW_UNAUTHENTICATED`).',
   },
   SPOOL_ENABLED: {
     schema: bool,
@@ -345,22 +355,27 @@ function crossChecks(c: Config): string[] {
       'TENCENT_CALLBACK_TOKEN_PREVIOUS needs TENCENT_CALLBACK_TOKEN (the current token)',
     );
   }
-  if (
-    c.NODE_ENV === 'production' &&
-    c.TENCENT_SDKAPPIDS.length === 0 &&
-    !c.TENCENT_CALLBACK_TOKEN &&
-    !c.ALLOW_UNAUTHENTICATED
-  ) {
-    problems.push(
-      'NODE_ENV=production with neither TENCENT_SDKAPPIDS nor TENCENT_CALLBACK_TOKEN would accept callbacks from anyone: set them (see the README, Security), or set ALLOW_UNAUTHENTICATED=true if you mean it',
-    );
+  if (c.NODE_ENV === 'production' && !c.ALLOW_UNAUTHENTICATED) {
+    if (!c.TENCENT_CALLBACK_TOKEN) {
+      problems.push(
+        'NODE_ENV=production needs TENCENT_CALLBACK_TOKEN (the webhook authentication token of the Chat console): without it anyone who knows the SdkAppid, which ships in every client app, can post callbacks. Set it (see the README, Security), or set ALLOW_UNAUTHENTICATED=true if you mean it',
+      );
+    }
+    if (c.TENCENT_SDKAPPIDS.length === 0) {
+      problems.push(
+        "NODE_ENV=production needs TENCENT_SDKAPPIDS (the app's SdkAppid): without it callbacks of any app are accepted. Set it, or set ALLOW_UNAUTHENTICATED=true if you mean it",
+      );
+    }
   }
   return problems;
 }
 
-/** Whether callbacks are accepted without any check of who sent them. */
+/**
+ * Whether callbacks are accepted without proof of who sent them: without a token, anyone who
+ * knows the (public) SdkAppid can post.
+ */
 export function isUnauthenticated(c: Config): boolean {
-  return c.TENCENT_SDKAPPIDS.length === 0 && !c.TENCENT_CALLBACK_TOKEN;
+  return !c.TENCENT_CALLBACK_TOKEN;
 }
 
 /** A configuration table in Markdown, generated from a spec (the README's tables). */

@@ -8,4 +8,4 @@ export { loadSchema, CALLBACK_SCHEMA_FILE } from './schemas';
 export { buildSchemaModel } from './tencent/schema-model';
 export { createRecordMapper, type CallbackRecordMapper } from './tencent/record';
 export type { AfterSendMsgCallback, Envelope, MsgElement } from './tencent/callback';
-export { HEADER_COMMAND, HEADER_SDKAPPID } from './ingest';
+export { HEADER_COMMAND, HEADER_SDKAPPID, DLQ_HEADERS } from './record-headers';

@@ -2,6 +2,7 @@ import { BridgeError, isBridgeError } from './errors';
 import type { RecordEncoder } from './kafka/codec';
 import type { OutgoingRecord } from './kafka/publisher';
 import type { DeliveryOutcome } from './spool/delivery';
+import { DLQ_HEADERS, HEADER_COMMAND, HEADER_SDKAPPID } from './record-headers';
 import { SUPPORTED_COMMANDS } from './tencent/callback';
 import { parseJsonBody } from './tencent/parse';
 import { parseCallbackQuery } from './tencent/query';
@@ -32,18 +33,6 @@ export type IngestResult =
   | { outcome: DeliveryOutcome }
   /** Refused, and kept raw in the dead-letter topic. */
   | { outcome: 'dlq'; refusal: BridgeError };
-
-/** Header names on every record (values: the query's CallbackCommand and SdkAppid). */
-export const HEADER_COMMAND = 'CallbackCommand';
-export const HEADER_SDKAPPID = 'SdkAppid';
-/** Dead-letter headers. */
-export const DLQ_HEADERS = {
-  reason: 'dlq.reason',
-  error: 'dlq.error',
-  field: 'dlq.field',
-  query: 'dlq.query',
-  receivedAt: 'dlq.received-at',
-} as const;
 
 /**
  * The bridge's use case, for an authenticated request: the body becomes a record made durable
@@ -100,7 +89,7 @@ export function createIngest(deps: IngestDeps) {
     const headers: Record<string, string> = {
       [DLQ_HEADERS.reason]: err.reason,
       [DLQ_HEADERS.error]: err.message,
-      [DLQ_HEADERS.query]: incoming.rawQuery,
+      [DLQ_HEADERS.query]: withoutSign(incoming.rawQuery),
       [DLQ_HEADERS.receivedAt]: String(incoming.receivedAt),
     };
     if (err.field !== undefined) headers[DLQ_HEADERS.field] = err.field;
@@ -114,3 +103,11 @@ export function createIngest(deps: IngestDeps) {
 }
 
 export type Ingest = ReturnType<typeof createIngest>;
+
+/** The query string without `Sign`: a dead letter must not help anyone brute-force the token. */
+export function withoutSign(rawQuery: string): string {
+  return rawQuery
+    .split('&')
+    .filter((p) => !/^sign(=|$)/i.test(p))
+    .join('&');
+}

@@ -13,6 +13,7 @@ import { kafkaSecurity, registryOptions } from './kafka/from-config';
 import { KafkaProbe } from './kafka/health';
 import { BatchingPublisher } from './kafka/publisher';
 import { Registry as SchemaRegistry } from './kafka/registry';
+import { SchemaIds } from './kafka/schema-ids';
 import { createLogger, routeProcessWarnings, type Logger } from './observability/logger';
 import {
   createBridgeMetrics,
@@ -39,27 +40,30 @@ export interface RunningBridge {
   callbackUrl: string;
   adminUrl: string;
   metricsRegistry: Registry;
-  schemaId: number;
+  /** The id records are written with now (undefined while the registry has given none). */
+  readonly schemaId: number | undefined;
   /**
    * Graceful stop within SHUTDOWN_GRACE_MS: not ready, no new connections, every in-flight
-   * request answered (Kafka or spool), the spool closed, the producer closed.
+   * request answered (Kafka or spool), the spool drained while Kafka takes it, the producer closed.
    */
   stop(): Promise<void>;
 }
 
 const KAFKA_RETRY_MS = 2000;
 const KAFKA_START_WAIT_MS = 3000;
+/** How long the start waits for the registry before it uses remembered ids (or none). */
+const REGISTRY_START_WAIT_MS = 5000;
 
 export async function startBridge(config: Config, logger: Logger): Promise<RunningBridge> {
   const metricsRegistry = createMetricsRegistry();
   const metrics = createBridgeMetrics(metricsRegistry);
   initialiseSeries(metrics);
-  const state = { schemaId: undefined as number | undefined, stopping: false, kafkaReady: false };
+  const state = { stopping: false, kafkaReady: false };
 
   if (isUnauthenticated(config)) {
     metrics.unauthenticatedMode.set(1);
     logger.warn(
-      'callbacks are accepted from anyone: set TENCENT_SDKAPPIDS and TENCENT_CALLBACK_TOKEN (README, Security)',
+      'callbacks are accepted without a signature check: set TENCENT_CALLBACK_TOKEN and TENCENT_SDKAPPIDS (README, Security)',
     );
   }
 
@@ -72,6 +76,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   const publisher = new BatchingPublisher({
     kafka,
     maxBatchRecords: config.BATCH_MAX_RECORDS,
+    maxBatchBytes: config.BATCH_MAX_BYTES,
     maxWaitMs: config.BATCH_MAX_WAIT_MS,
     timeoutMs: config.PUBLISH_TIMEOUT_MS,
     events: {
@@ -82,6 +87,13 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       batchFailed: (records, err) => {
         metrics.produceFailures.inc();
         logger.warn({ records, err: err.message }, 'produce request failed');
+      },
+      producerReplaced: (reason) => {
+        metrics.producerReplacements.inc();
+        logger.warn(
+          { reason },
+          'Kafka refused a produce request: the producer is replaced by a fresh one (new producer id)',
+        );
       },
       connectionChanged: (connected) => {
         metrics.kafkaConnected.set(connected ? 1 : 0);
@@ -109,6 +121,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   const delivery = new Delivery({
     publisher,
     spool,
+    dlqTopic: config.KAFKA_DLQ_TOPIC,
     logger,
     events: {
       drained: (n) => metrics.spoolDrained.inc(n),
@@ -116,14 +129,17 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
         metrics.spoolDrainFailures.inc();
         logger.warn({ err: err.message }, 'spool drain step failed; retrying');
       },
+      deadLettered: () => metrics.spoolDeadLettered.inc(),
     },
   });
   const collectors: (() => void)[] = [];
   if (spool) {
     collectors.push(() => {
+      if (spool.isClosed) return;
       metrics.spoolRecords.set(spool.records);
       metrics.spoolBytes.set(spool.bytes);
       metrics.spoolOldestAge.set(spool.oldestAgeMs() / 1000);
+      metrics.spoolQuarantined.set(spool.quarantined);
       metrics.spoolCapacityRatio.set(
         Math.max(spool.records / config.SPOOL_MAX_RECORDS, spool.bytes / config.SPOOL_MAX_BYTES),
       );
@@ -142,11 +158,27 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     },
   });
 
+  const schema = loadSchema();
+  const model = buildSchemaModel(schema);
+  const subject = `${config.KAFKA_TOPIC}-value`;
+  const schemaIds = new SchemaIds({
+    registry: new SchemaRegistry(registryOptions(config)),
+    store: spool,
+    autoRegister: config.SCHEMA_REGISTRY_AUTO_REGISTER,
+    logger,
+    onRequest: (result) => metrics.registryRequests.inc({ result }),
+  });
+
   const readiness: HealthCheck[] = [
     { name: 'shutdown', check: () => (state.stopping ? 'shutting down' : undefined) },
     {
       name: 'schema',
-      check: () => (state.schemaId === undefined ? 'schema id not known yet' : undefined),
+      check: () => {
+        const missing = schemaIds.missing();
+        return missing.length === 0
+          ? undefined
+          : `no schema id yet for ${missing.join(', ')}: the schema registry (${config.SCHEMA_REGISTRY_URL}) has not answered`;
+      },
     },
     {
       name: 'kafka',
@@ -170,9 +202,10 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     config.ADMIN_HOST,
   );
 
+  const topics = [config.KAFKA_TOPIC, config.KAFKA_DLQ_TOPIC];
   /** Topics and producer; with a spool, the bridge also starts (spooling) while Kafka is away. */
   const connectKafka = async (): Promise<void> => {
-    for (const topic of [config.KAFKA_TOPIC, config.KAFKA_DLQ_TOPIC]) {
+    for (const topic of topics) {
       if (!config.KAFKA_CREATE_TOPIC) break;
       const t = await ensureTopic(kafka, {
         topic,
@@ -182,6 +215,15 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       logger.info({ topic, ...t }, t.created ? 'topic created' : 'topic exists');
     }
     await publisher.connect();
+    // the topics' max.message.bytes bound the produce requests (BATCH_MAX_BYTES otherwise)
+    await publisher
+      .watchTopics(topics)
+      .catch((err: unknown) =>
+        logger.warn(
+          { err: (err as Error).message },
+          "could not read the topics' max.message.bytes (DescribeConfigs): requests are bounded by BATCH_MAX_BYTES alone",
+        ),
+      );
     state.kafkaReady = true;
     kafkaProbe.start();
     delivery.start();
@@ -201,25 +243,9 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
 
   let callbackServer: Server;
   try {
-    const schema = loadSchema();
-    const model = buildSchemaModel(schema);
-    const subject = `${config.KAFKA_TOPIC}-value`;
-    try {
-      state.schemaId = await new SchemaRegistry(registryOptions(config)).register(
-        subject,
-        schema,
-        'BACKWARD',
-      );
-      metrics.registryRequests.inc({ result: 'ok' });
-    } catch (err) {
-      metrics.registryRequests.inc({ result: 'error' });
-      throw new Error(
-        `could not register the schema under ${subject} at ${config.SCHEMA_REGISTRY_URL}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-    logger.info({ subject, schemaId: state.schemaId }, 'schema registered');
-
+    // the registry: ids registered now, or remembered in the spool; without any, the bridge
+    // stays up and not ready and keeps asking (a registry outage must not crash-loop it)
+    const registering = schemaIds.start([{ subject, schema }], REGISTRY_START_WAIT_MS);
     // With a spool, callbacks need not wait for Kafka: listen after KAFKA_START_WAIT_MS at most
     // and keep connecting in the background (callbacks meanwhile go to the spool).
     const connecting = connectKafka().then(
@@ -234,8 +260,10 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
         return false;
       },
     );
-    if (spool) await Promise.race([connecting, sleep(KAFKA_START_WAIT_MS)]);
-    else await connecting;
+    await Promise.all([
+      registering,
+      spool ? Promise.race([connecting, sleep(KAFKA_START_WAIT_MS)]) : connecting,
+    ]);
 
     const auth: AuthPolicy = {
       sdkAppIds: new Set(config.TENCENT_SDKAPPIDS),
@@ -250,7 +278,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     const ingest = createIngest({
       validate: createCallbackValidator(model),
       mapper: createRecordMapper(model),
-      encoder: createEncoder(avroType(schema), state.schemaId),
+      encoder: createEncoder(avroType(schema), () => schemaIds.id(subject)),
       topic: config.KAFKA_TOPIC,
       dlqTopic: config.KAFKA_DLQ_TOPIC,
       deliver: (record) => delivery.deliver(record),
@@ -266,6 +294,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     callbackServer = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
   } catch (err) {
     clearTimeout(kafkaRetry);
+    schemaIds.stop();
     await kafkaProbe.stop();
     await close(adminServer);
     await publisher.close(0).catch(() => undefined);
@@ -282,12 +311,15 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     callbackUrl: `http://127.0.0.1:${port}/callback`,
     adminUrl: `http://127.0.0.1:${adminPort}`,
     metricsRegistry,
-    schemaId: state.schemaId,
+    get schemaId() {
+      return schemaIds.id(subject);
+    },
     async stop() {
       const deadline = Date.now() + config.SHUTDOWN_GRACE_MS;
       const left = (margin: number) => Math.max(0, deadline - Date.now() - margin);
       state.stopping = true;
       clearTimeout(kafkaRetry);
+      schemaIds.stop();
       // Not ready, but still serving for SHUTDOWN_DELAY_MS: every reply now closes its connection,
       // so keep-alive clients move away instead of having a request cut by the close below.
       await sleep(Math.min(config.SHUTDOWN_DELAY_MS, left(2000)));
@@ -301,12 +333,26 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
         logger.warn('grace period ending: closing the remaining connections');
         server.closeAllConnections();
       }
+      // nothing new comes in: hand what the spool holds to Kafka while it takes it, so that no
+      // spool is left behind by a replica that may never come back (scale-down)
+      if (spool && spool.records > 0 && state.kafkaReady) {
+        logger.info({ records: spool.records }, 'draining the spool before exit');
+        await delivery.finish(left(1500));
+      }
       await delivery.stop(left(700));
       await kafkaProbe.stop();
       await publisher.close(left(500));
+      const remaining = { records: spool?.records ?? 0, bytes: spool?.bytes ?? 0 };
       spool?.close();
       await close(adminServer);
-      logger.info({ spooled: spool?.records ?? 0 }, 'bridge stopped');
+      if (remaining.records > 0) {
+        logger.warn(
+          remaining,
+          'bridge stopped with records in its spool: the next start on this spool directory sends them (or run npm run spool:drain on it)',
+        );
+      } else {
+        logger.info({ spooled: 0 }, 'bridge stopped');
+      }
     },
   };
 }

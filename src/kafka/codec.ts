@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { BridgeError } from '../errors';
 import type { AvroSchemaJson } from '../schemas';
 
 /**
@@ -14,18 +15,36 @@ export function avroType(schema: AvroSchemaJson): avro.Type {
 }
 
 export interface RecordEncoder {
-  readonly schemaId: number;
+  /** The id records are written with now (undefined while the registry has not given one). */
+  readonly schemaId: number | undefined;
   encode(record: unknown): Buffer;
 }
 
-export function createEncoder(type: avro.Type, schemaId: number): RecordEncoder {
+/**
+ * Encodes records in the wire format with a fixed schema id, or with the id a getter gives at
+ * each call (it may change: see SchemaIds); while it gives none, encoding is refused (503).
+ */
+export function createEncoder(
+  type: avro.Type,
+  schemaId: number | (() => number | undefined),
+): RecordEncoder {
+  const idOf = typeof schemaId === 'number' ? () => schemaId : schemaId;
   return {
-    schemaId,
+    get schemaId() {
+      return idOf();
+    },
     encode(record) {
+      const id = idOf();
+      if (id === undefined) {
+        throw new BridgeError(
+          'the schema registry has not given a schema id yet: the bridge is not ready',
+          { status: 503, reason: 'not_ready', retriable: true },
+        );
+      }
       const body = type.toBuffer(record);
       const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
       out[0] = MAGIC_BYTE;
-      out.writeUInt32BE(schemaId, 1);
+      out.writeUInt32BE(id, 1);
       body.copy(out, HEADER_BYTES);
       return out;
     },

@@ -71,6 +71,18 @@ export class Registry {
     return id;
   }
 
+  /**
+   * The id of `schema` as already registered under `subject`, without registering anything (for
+   * registries that forbid clients to register: `auto.register.schemas=false` in Confluent's
+   * serializers). Fails when the subject does not hold that schema.
+   */
+  async lookup(subject: string, schema: AvroSchemaJson): Promise<number> {
+    return this.client.getRegistryIdBySchema(subject, {
+      type: SchemaType.AVRO,
+      schema: JSON.stringify(schema),
+    });
+  }
+
   /** The subject's own compatibility level, or undefined when it has none. */
   async compatibility(subject: string): Promise<string | undefined> {
     const res = await this.request('GET', `/config/${encodeURIComponent(subject)}`);

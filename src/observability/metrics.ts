@@ -60,6 +60,11 @@ export function createBridgeMetrics(registry: Registry) {
       help: 'Produce requests that failed after the client retries.',
       registers,
     }),
+    producerReplacements: new Counter({
+      name: `${p}producer_replacements_total`,
+      help: 'Times the idempotent producer was replaced by a fresh one (new producer id) after Kafka refused a request.',
+      registers,
+    }),
     inFlight: new Gauge({
       name: `${p}requests_in_flight`,
       help: 'Callbacks received and not yet answered.',
@@ -106,9 +111,25 @@ export function createBridgeMetrics(registry: Registry) {
       help: 'Drain steps that Kafka did not acknowledge (retried with backoff).',
       registers,
     }),
+    spoolDeadLettered: new Counter({
+      name: `${p}spool_dead_lettered_total`,
+      help: 'Spooled records that Kafka refused for themselves (too large for their topic, invalid), moved to the dead-letter topic with the reason.',
+      registers,
+    }),
+    spoolQuarantined: new Gauge({
+      name: `${p}spool_quarantined_records`,
+      help: 'Records that neither their topic nor the dead-letter topic accepts, kept aside in the spool file (see the runbook).',
+      registers,
+    }),
+    refusalLogsSuppressed: new Counter({
+      name: `${p}refusal_logs_suppressed_total`,
+      help: 'Refusal log lines left out by the per-reason rate limit (the refusals are all counted in callbacks_refused_total).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     unauthenticatedMode: new Gauge({
       name: `${p}unauthenticated_mode`,
-      help: '1 when callbacks are accepted without any SdkAppid or signature check.',
+      help: '1 when callbacks are accepted without a signature check (no TENCENT_CALLBACK_TOKEN).',
       registers,
     }),
     ready: new Gauge({
@@ -136,7 +157,10 @@ export function initialiseSeries(m: BridgeMetrics): void {
     'foreign_app',
     'publish_timeout',
     'kafka_unavailable',
+    'kafka_refused',
     'spool_full',
+    'not_ready',
+    'shutting_down',
   ]) {
     m.refused.labels({ reason }).inc(0);
   }

@@ -1,19 +1,26 @@
-import { isBridgeError } from '../errors';
+import { isBridgeError, type BridgeError } from '../errors';
 import type { BatchingPublisher, OutgoingRecord } from '../kafka/publisher';
 import type { Logger } from '../observability/logger';
-import type { Spool } from './spool';
+import { DLQ_HEADERS } from '../record-headers';
+import type { Spool, SpooledRecord } from './spool';
 
 export type DeliveryOutcome = 'kafka' | 'spooled';
 
 export interface DeliveryEvents {
   drained?(records: number): void;
   drainFailed?(err: Error): void;
+  /** A spooled record that Kafka refused for itself went to the dead-letter topic. */
+  deadLettered?(record: SpooledRecord, err: BridgeError): void;
+  /** ... and the dead-letter topic refused it too: kept aside in the spool file. */
+  quarantined?(record: SpooledRecord, err: BridgeError): void;
 }
 
 export interface DeliveryOptions {
   publisher: BatchingPublisher;
   /** Undefined: no spool, a record Kafka does not take in time is refused (503). */
   spool: Spool | undefined;
+  /** Where a spooled record goes when Kafka refuses it for itself (too large, invalid). */
+  dlqTopic: string;
   logger: Logger;
   /** Records per drain step. */
   drainBatchRecords?: number;
@@ -24,18 +31,28 @@ export interface DeliveryOptions {
 
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
+/** While finishing (shutdown), a failed step is retried sooner: the grace period is short. */
+const FINISH_BACKOFF_MS = 250;
 
 /**
  * Makes records durable: in Kafka when it acknowledges in time, otherwise in the spool. Order per
  * key holds: once the spool holds anything, every new record goes behind it, and the drainer
  * sends the spool to Kafka oldest first; the normal path only switches back once it is empty.
  * The normal path pays one check (`spool.isEmpty`).
+ *
+ * A drain step never wedges on one bad record: when Kafka refuses a step for its records (not
+ * for being unreachable), the drainer sends the step's records one at a time, and a record that
+ * Kafka refuses on its own goes to the dead-letter topic with the reason (or, if that topic
+ * refuses it too, into the spool file's quarantine table), so the records behind it go on.
  */
 export class Delivery {
   private draining: Promise<void> | undefined;
   private stopped = false;
+  private finishing = false;
   private wake: (() => void) | undefined;
   private readonly unsubscribe: (() => void) | undefined;
+  /** Records still to send one at a time, to find the one Kafka refuses. */
+  private isolating = 0;
 
   constructor(private readonly opts: DeliveryOptions) {
     this.unsubscribe = opts.spool?.onAppend(() => this.kick());
@@ -52,7 +69,9 @@ export class Delivery {
         await publisher.publish(record);
         return 'kafka';
       } catch (err) {
-        if (!isBridgeError(err) || !err.retriable) throw err;
+        // whatever kept Kafka from taking it (slow, down, or refusing its request): the spool
+        // keeps it, and the drainer deals with it, so no callback fails for another one's error
+        if (!isBridgeError(err)) throw err;
       }
     }
     await spool.append(record);
@@ -86,26 +105,49 @@ export class Delivery {
     let backoff = MIN_BACKOFF_MS;
     logger.info({ records: spool.records, bytes: spool.bytes }, 'draining the spool to Kafka');
     while (!this.stopped && spool.records > 0) {
-      const batch = spool.oldest(batchSize);
+      const batch = spool.oldest(this.isolating > 0 ? 1 : batchSize);
       const results = publisher.connected
         ? await Promise.allSettled(batch.map((r) => publisher.publish(r, timeoutMs)))
         : [];
       // stopped meanwhile: the spool may be closed; what was acknowledged is sent again next time
       if (this.stopped) return;
-      const failed = results.find((r) => r.status === 'rejected');
+      // acknowledged; a crash before this delete means they are sent again (at-least-once)
+      let acked = 0;
+      while (results[acked]?.status === 'fulfilled') acked++;
+      if (acked > 0) {
+        spool.remove(batch.slice(0, acked));
+        this.opts.events?.drained?.(acked);
+        this.isolating = Math.max(0, this.isolating - acked);
+      }
+      const failed = results[acked];
       if (results.length > 0 && failed === undefined) {
-        // acknowledged; a crash before this delete means they are sent again (at-least-once)
-        spool.remove(batch);
-        this.opts.events?.drained?.(batch.length);
         backoff = MIN_BACKOFF_MS;
         continue;
       }
-      if (failed) this.opts.events?.drainFailed?.(failed.reason as Error);
+      const err = failed?.status === 'rejected' ? (failed.reason as Error) : undefined;
+      if (err && isBridgeError(err) && err.reason === 'kafka_refused') {
+        if (batch.length - acked === 1 && !err.retriable) {
+          // this record alone is refused for itself: out of the way, with the reason
+          if (await this.deadLetter(batch[acked] as SpooledRecord, err)) {
+            this.isolating = Math.max(0, this.isolating - 1);
+            continue;
+          }
+        } else {
+          // a request of several records was refused for one of them: find it
+          this.isolating = batch.length - acked;
+          logger.warn(
+            { records: this.isolating, err: err.message },
+            'Kafka refused a drain step; sending its records one at a time',
+          );
+          continue;
+        }
+      }
+      if (err) this.opts.events?.drainFailed?.(err);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, backoff);
+        const timer = setTimeout(resolve, this.finishing ? FINISH_BACKOFF_MS : backoff);
         this.wake = () => {
-          // appends do not shorten a backoff, a stop does
-          if (this.stopped) {
+          // appends do not shorten a backoff, a stop or the shutdown's last drain do
+          if (this.stopped || this.finishing) {
             clearTimeout(timer);
             resolve();
           }
@@ -115,6 +157,73 @@ export class Delivery {
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
     if (spool.records === 0) logger.info('spool drained');
+  }
+
+  /**
+   * Moves a record that Kafka refuses for itself to the dead-letter topic (its value as it is,
+   * the reason and its topic in headers), or into the quarantine table when that topic refuses
+   * it too. False when the dead-letter topic could not be reached: retried later.
+   */
+  private async deadLetter(record: SpooledRecord, err: BridgeError): Promise<boolean> {
+    const spool = this.opts.spool as Spool;
+    const { logger, publisher, dlqTopic } = this.opts;
+    if (record.topic !== dlqTopic) {
+      try {
+        await publisher.publish(
+          {
+            topic: dlqTopic,
+            key: record.key,
+            value: record.value,
+            headers: {
+              ...record.headers,
+              [DLQ_HEADERS.reason]: 'kafka_refused',
+              [DLQ_HEADERS.error]: err.message,
+              [DLQ_HEADERS.topic]: record.topic,
+              [DLQ_HEADERS.receivedAt]: String(record.spooledAt),
+            },
+          },
+          this.opts.drainTimeoutMs ?? 10000,
+        );
+        spool.remove([record]);
+        this.opts.events?.deadLettered?.(record, err);
+        logger.error(
+          { topic: record.topic, dlqTopic, bytes: record.value.length, err: err.message },
+          'Kafka refused a spooled record: moved to the dead-letter topic',
+        );
+        return true;
+      } catch (dlqErr) {
+        if (!isBridgeError(dlqErr) || dlqErr.retriable) return false;
+        err = dlqErr;
+      }
+    }
+    spool.quarantine(record, err.message);
+    this.opts.events?.quarantined?.(record, err);
+    logger.error(
+      { topic: record.topic, dlqTopic, bytes: record.value.length, err: err.message },
+      'Kafka refused a spooled record and the dead-letter topic refused it too: quarantined in the spool file (see the runbook)',
+    );
+    return true;
+  }
+
+  /**
+   * The shutdown's last drain: goes on draining (retrying failed steps soon) until the spool is
+   * empty or `waitMs` passed. What is left stays in the spool for the next start.
+   */
+  async finish(waitMs: number): Promise<void> {
+    const spool = this.opts.spool;
+    if (spool === undefined || this.stopped) return;
+    this.finishing = true;
+    this.kick();
+    const deadline = Date.now() + waitMs;
+    while (spool.records > 0 && Date.now() < deadline) {
+      if (this.draining === undefined) this.kick();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.draining ?? Promise.resolve(),
+        new Promise<void>((r) => (timer = setTimeout(r, Math.min(100, deadline - Date.now())))),
+      ]);
+      clearTimeout(timer);
+    }
   }
 
   /**

@@ -35,6 +35,26 @@ describe('the spool', () => {
     spool.close();
   });
 
+  test('one owner at a time: a second opener of the same directory is refused until the first closes', () => {
+    const first = new Spool({ dir, maxRecords: 100, maxBytes: 10000 });
+    expect(() => new Spool({ dir, maxRecords: 100, maxBytes: 10000 })).toThrow(
+      /is in use by another process/,
+    );
+    first.close();
+    new Spool({ dir, maxRecords: 100, maxBytes: 10000 }).close();
+  });
+
+  test('after close, an append is refused with 503 (never a crash)', async () => {
+    const spool = new Spool({ dir, maxRecords: 100, maxBytes: 10000 });
+    const pending = spool.append(record(1)); // committed by close()
+    spool.close();
+    await expect(pending).resolves.toBeUndefined();
+    await expect(spool.append(record(2))).rejects.toMatchObject({
+      status: 503,
+      reason: 'shutting_down',
+    });
+  });
+
   test('keeps committed records across a reopen (a restart)', async () => {
     const first = new Spool({ dir, maxRecords: 100, maxBytes: 10000 });
     await Promise.all([first.append(record(1)), first.append({ ...record(2), key: null })]);

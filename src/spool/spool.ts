@@ -36,6 +36,11 @@ export class Spool {
   private readonly insert: StatementSync;
   private readonly selectOldest: StatementSync;
   private readonly deleteUpTo: StatementSync;
+  private readonly moveToQuarantine: StatementSync;
+  private readonly selectSchemaId: StatementSync;
+  private readonly upsertSchemaId: StatementSync;
+  private closed = false;
+  private _quarantined = 0;
   private pending: PendingWrite[] = [];
   private pendingBytes = 0;
   private scheduled = false;
@@ -46,7 +51,18 @@ export class Spool {
 
   constructor(private readonly opts: SpoolOptions) {
     mkdirSync(opts.dir, { recursive: true });
-    this.db = new DatabaseSync(join(opts.dir, SPOOL_FILE));
+    this.db = new DatabaseSync(join(opts.dir, SPOOL_FILE), { timeout: 0 });
+    try {
+      // one owner at a time: a second bridge or drain job on the same directory fails at once
+      // (two drainers would send every record twice); the lock is held until close()
+      this.db.exec('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;');
+    } catch (err) {
+      this.db.close();
+      throw new Error(
+        `the spool in ${opts.dir} is in use by another process (a bridge or a spool drain): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
     this.db.exec(`
       PRAGMA journal_mode = WAL;
       PRAGMA synchronous = FULL;
@@ -57,6 +73,22 @@ export class Spool {
         value BLOB NOT NULL,
         headers TEXT NOT NULL,
         spooled_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS quarantine (
+        id INTEGER PRIMARY KEY,
+        topic TEXT NOT NULL,
+        key TEXT,
+        value BLOB NOT NULL,
+        headers TEXT NOT NULL,
+        spooled_at INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        quarantined_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS schema_ids (
+        subject TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        PRIMARY KEY (subject, fingerprint)
       );`);
     this.insert = this.db.prepare(
       'INSERT INTO records (topic, key, value, headers, spooled_at) VALUES (?, ?, ?, ?, ?)',
@@ -65,6 +97,21 @@ export class Spool {
       'SELECT id, topic, key, value, headers, spooled_at FROM records ORDER BY id LIMIT ?',
     );
     this.deleteUpTo = this.db.prepare('DELETE FROM records WHERE id <= ?');
+    this.moveToQuarantine = this.db.prepare(
+      `INSERT INTO quarantine (id, topic, key, value, headers, spooled_at, reason, quarantined_at)
+       SELECT id, topic, key, value, headers, spooled_at, ?, ? FROM records WHERE id = ?`,
+    );
+    this.selectSchemaId = this.db.prepare(
+      'SELECT id FROM schema_ids WHERE subject = ? AND fingerprint = ?',
+    );
+    this.upsertSchemaId = this.db.prepare(
+      'INSERT OR REPLACE INTO schema_ids (subject, fingerprint, id) VALUES (?, ?, ?)',
+    );
+    this.loadCounts();
+  }
+
+  /** Counts of what the file holds (at open, and after a bulk change). */
+  private loadCounts(): void {
     const stats = this.db
       .prepare(
         'SELECT count(*) AS n, coalesce(sum(length(value)), 0) AS b, min(spooled_at) AS t FROM records',
@@ -73,6 +120,9 @@ export class Spool {
     this._records = stats.n;
     this._bytes = stats.b;
     this._oldestAt = stats.t ?? undefined;
+    this._quarantined = (
+      this.db.prepare('SELECT count(*) AS n FROM quarantine').get() as { n: number }
+    ).n;
   }
 
   /** Records committed to disk. */
@@ -114,6 +164,7 @@ export class Spool {
    */
   append(record: OutgoingRecord): Promise<void> {
     const bytes = record.value.length;
+    if (this.closed) return Promise.reject(closedError());
     if (
       this._records + this.pending.length + 1 > this.opts.maxRecords ||
       this._bytes + this.pendingBytes + bytes > this.opts.maxBytes
@@ -142,6 +193,10 @@ export class Spool {
     this.pending = [];
     this.pendingBytes = 0;
     if (writes.length === 0) return;
+    if (!this.db.isOpen) {
+      for (const w of writes) w.reject(closedError());
+      return;
+    }
     const now = Date.now();
     try {
       this.db.exec('BEGIN IMMEDIATE');
@@ -207,9 +262,83 @@ export class Spool {
     }
   }
 
-  /** Writes what is pending, then closes the database. */
+  /** The topics of the records held, with their counts (for the drain tool's status). */
+  topics(): Record<string, number> {
+    const rows = this.db
+      .prepare('SELECT topic, count(*) AS n FROM records GROUP BY topic ORDER BY topic')
+      .all() as { topic: string; n: number }[];
+    return Object.fromEntries(rows.map((r) => [r.topic, r.n]));
+  }
+
+  /** Records that neither their topic nor the dead-letter topic accepts, kept aside. */
+  get quarantined(): number {
+    return this._quarantined;
+  }
+
+  /**
+   * Moves the oldest record out of the way, into the `quarantine` table of the same file (with
+   * the reason), when Kafka refuses it for itself and the dead-letter topic refuses it too.
+   */
+  quarantine(record: SpooledRecord, reason: string): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.moveToQuarantine.run(reason, Date.now(), record.id);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    this._quarantined++;
+    this.remove([record]);
+  }
+
+  /** Puts the quarantined records back at the end of the spool (after the topics were fixed). */
+  requeueQuarantined(): number {
+    const n = this._quarantined;
+    if (n === 0) return 0;
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec(`INSERT INTO records (topic, key, value, headers, spooled_at)
+        SELECT topic, key, value, headers, spooled_at FROM quarantine ORDER BY id;
+        DELETE FROM quarantine;`);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+    this.loadCounts();
+    for (const listener of this.listeners) listener();
+    return n;
+  }
+
+  /** The schema id remembered for a subject and schema (fingerprint), if any. */
+  schemaId(subject: string, fingerprint: string): number | undefined {
+    const row = this.selectSchemaId.get(subject, fingerprint) as { id: number } | undefined;
+    return row?.id;
+  }
+
+  /** Remembers a subject's schema id, so that a start without the registry can use it. */
+  rememberSchemaId(subject: string, fingerprint: string, id: number): void {
+    this.upsertSchemaId.run(subject, fingerprint, id);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Writes what is pending, then closes the database; later appends are refused (503). */
   close(): void {
+    if (this.closed) return;
     this.commit();
+    this.closed = true;
     this.db.close();
   }
+}
+
+function closedError(): BridgeError {
+  return new BridgeError('the bridge is shutting down (the spool is closed)', {
+    status: 503,
+    reason: 'shutting_down',
+    retriable: true,
+  });
 }

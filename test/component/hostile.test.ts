@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { parse as parseQueryString, type ParsedUrlQuery } from 'node:querystring';
 import fc from 'fast-check';
-import { DLQ_HEADERS } from '../../src/ingest';
+import { DLQ_HEADERS } from '../../src/record-headers';
 import { avroType } from '../../src/kafka/codec';
 import { readTopic } from '../../src/kafka/reader';
 import { Registry } from '../../src/kafka/registry';

@@ -1,6 +1,6 @@
 import { endOffsets } from '../../src/kafka/admin';
 import { readTopic } from '../../src/kafka/reader';
-import { DLQ_HEADERS, HEADER_COMMAND } from '../../src/ingest';
+import { DLQ_HEADERS, HEADER_COMMAND } from '../../src/record-headers';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
 import { loadFixtures } from '../support/fixtures';
 

@@ -1,6 +1,6 @@
 import { readTopic, type ConsumedRecord } from '../../src/kafka/reader';
 import { Registry } from '../../src/kafka/registry';
-import { HEADER_COMMAND, HEADER_SDKAPPID } from '../../src/ingest';
+import { HEADER_COMMAND, HEADER_SDKAPPID } from '../../src/record-headers';
 import { loadSchema } from '../../src/schemas';
 import { createRecordMapper } from '../../src/tencent/record';
 import { OK_REPLY } from '../../src/tencent/reply';

@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createKafka } from '../../src/kafka/client';
+import { createKafka, type Kafka } from '../../src/kafka/client';
 import type { ConsumedRecord } from '../../src/kafka/reader';
 import type { AfterSendMsgCallback } from '../../src/tencent/callback';
 import { logger } from '../support/bridge';
@@ -8,34 +8,64 @@ import { stackAsync } from '../support/process';
 import { decodeCallbacks } from '../support/records';
 
 /**
- * The outage tests SIGKILL the broker. On the shared local stack that breaks whatever else runs
- * on it at the time, and a concurrent Jest run's global setup/teardown, seeing the stack "down",
- * starts it and later stops it (registry included) in the middle of these tests. So they run on
- * a stack of their own: the same stack.sh, another STACK_DIR and other ports (overridable).
+ * The outage tests stop or SIGKILL the broker. On the shared local stack that breaks whatever else
+ * runs on it at the time, and a concurrent Jest run's global setup/teardown, seeing the stack
+ * "down", starts it and later stops it (registry included) in the middle of these tests. So each
+ * outage test file runs on a stack of its own: the same stack.sh, another STACK_DIR and other
+ * ports (overridable), so that two files may even run at once.
  */
-const port = (name: string, fallback: number): string => process.env[name] ?? String(fallback);
+export interface PrivateStack {
+  env: Record<string, string>;
+  brokers: string;
+  registryUrl: string;
+  kafka: Kafka;
+  /** stack.sh on this stack. */
+  stack(...args: string[]): Promise<void>;
+  /** Decodes records through this stack's registry (schema ids are per registry). */
+  decode(records: ConsumedRecord[]): Promise<AfterSendMsgCallback[]>;
+}
 
-export const PRIVATE_STACK_ENV: Record<string, string> = {
-  STACK_DIR: process.env.OUTAGE_STACK_DIR ?? join(tmpdir(), 'tim-outage-stack'),
-  KAFKA_PORT: port('OUTAGE_KAFKA_PORT', 19092),
-  KAFKA_CONTROLLER_PORT: port('OUTAGE_KAFKA_CONTROLLER_PORT', 19093),
-  KAFKA_SASL_PORT: port('OUTAGE_KAFKA_SASL_PORT', 19094),
-  REGISTRY_PORT: port('OUTAGE_REGISTRY_PORT', 18081),
-};
+export interface StackPorts {
+  kafka: number;
+  controller: number;
+  sasl: number;
+  registry: number;
+}
 
-export const OUTAGE_KAFKA_BROKERS = `127.0.0.1:${PRIVATE_STACK_ENV.KAFKA_PORT}`;
-export const OUTAGE_REGISTRY_URL = `http://127.0.0.1:${PRIVATE_STACK_ENV.REGISTRY_PORT}/apis/ccompat/v7`;
+/** A private stack; its ports and folder can be overridden by `<NAME>_KAFKA_PORT`, ... `<NAME>_STACK_DIR`. */
+export function privateStackOf(name: string, ports: StackPorts): PrivateStack {
+  const upper = name.toUpperCase();
+  const port = (what: string, fallback: number): string =>
+    process.env[`${upper}_${what}_PORT`] ?? String(fallback);
+  const env: Record<string, string> = {
+    STACK_DIR: process.env[`${upper}_STACK_DIR`] ?? join(tmpdir(), `tim-${name}-stack`),
+    KAFKA_PORT: port('KAFKA', ports.kafka),
+    KAFKA_CONTROLLER_PORT: port('KAFKA_CONTROLLER', ports.controller),
+    KAFKA_SASL_PORT: port('KAFKA_SASL', ports.sasl),
+    REGISTRY_PORT: port('REGISTRY', ports.registry),
+  };
+  const brokers = `127.0.0.1:${env.KAFKA_PORT}`;
+  const registryUrl = `http://127.0.0.1:${env.REGISTRY_PORT}/apis/ccompat/v7`;
+  return {
+    env,
+    brokers,
+    registryUrl,
+    kafka: createKafka({ brokers: [brokers], clientId: `test-${name}`, logger }),
+    stack: (...args) => stackAsync(args, env),
+    decode: (records) => decodeCallbacks(records, registryUrl),
+  };
+}
 
-/** stack.sh on the private stack. */
-export const privateStack = (...args: string[]): Promise<void> =>
-  stackAsync(args, PRIVATE_STACK_ENV);
-
-export const privateKafka = createKafka({
-  brokers: [OUTAGE_KAFKA_BROKERS],
-  clientId: 'test-outage',
-  logger,
+/** The chaos run's stack. */
+const outage = privateStackOf('outage', {
+  kafka: 19092,
+  controller: 19093,
+  sasl: 19094,
+  registry: 18081,
 });
-
-/** Decodes records through the private registry (schema ids are per registry) to callbacks. */
-export const decodePrivate = (records: ConsumedRecord[]): Promise<AfterSendMsgCallback[]> =>
-  decodeCallbacks(records, OUTAGE_REGISTRY_URL);
+export const PRIVATE_STACK_ENV = outage.env;
+export const OUTAGE_KAFKA_BROKERS = outage.brokers;
+export const OUTAGE_REGISTRY_URL = outage.registryUrl;
+export const privateStack = outage.stack;
+export const privateKafka = outage.kafka;
+export const decodePrivate = outage.decode;
