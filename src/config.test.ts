@@ -67,18 +67,32 @@ describe('configuration', () => {
     },
   );
 
-  test('production refuses to start open to anyone, unless the operator says so', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
-      /ALLOW_UNAUTHENTICATED=true if you mean it/,
-    );
-    expect(() =>
-      loadConfig({ NODE_ENV: 'production', ALLOW_UNAUTHENTICATED: 'true' }),
-    ).not.toThrow();
-    expect(() =>
-      loadConfig({ NODE_ENV: 'production', TENCENT_SDKAPPIDS: '1400000001' }),
-    ).not.toThrow();
-    expect(() => loadConfig({ NODE_ENV: 'production', TENCENT_CALLBACK_TOKEN: 't' })).not.toThrow();
-    expect(() => loadConfig({})).not.toThrow(); // development
+  test('production refuses to start without a token and an SdkAppid, unless the operator says so', () => {
+    const problems = (env: Record<string, string>): string[] => {
+      try {
+        loadConfig(env);
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    // the SdkAppid ships in every client app: it alone authenticates nobody
+    expect(problems({ NODE_ENV: 'production', TENCENT_SDKAPPIDS: '1400000001' })).toEqual([
+      expect.stringMatching(/^NODE_ENV=production needs TENCENT_CALLBACK_TOKEN /),
+    ]);
+    expect(problems({ NODE_ENV: 'production', TENCENT_CALLBACK_TOKEN: 't' })).toEqual([
+      expect.stringMatching(/^NODE_ENV=production needs TENCENT_SDKAPPIDS /),
+    ]);
+    expect(problems({ NODE_ENV: 'production' })).toHaveLength(2);
+    expect(
+      problems({
+        NODE_ENV: 'production',
+        TENCENT_SDKAPPIDS: '1400000001',
+        TENCENT_CALLBACK_TOKEN: 't',
+      }),
+    ).toEqual([]);
+    expect(problems({ NODE_ENV: 'production', ALLOW_UNAUTHENTICATED: 'true' })).toEqual([]);
+    expect(problems({})).toEqual([]); // development
   });
 
   test('settings that go together are checked together', () => {

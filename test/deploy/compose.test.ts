@@ -35,28 +35,40 @@ interface Compose {
 let tmp: string;
 let compose: Compose;
 
+/** `docker compose config` with only these variables: neither the caller's environment nor a local .env count. */
+function composeConfig(vars: string): string {
+  const envFile = join(tmp, 'test.env');
+  writeFileSync(envFile, vars);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  return dockerCompose(
+    [
+      '--project-directory',
+      ROOT,
+      '-f',
+      join(ROOT, 'docker-compose.yml'),
+      '--env-file',
+      envFile,
+      'config',
+      '--format',
+      'json',
+    ],
+    env,
+  );
+}
+
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'tim-compose-'));
-  // an empty env file: neither the caller's environment's values nor a local .env change the result
-  const envFile = join(tmp, 'empty.env');
-  writeFileSync(envFile, '');
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME };
+  // the two values an operator must give (.env)
   compose = JSON.parse(
-    dockerCompose(
-      [
-        '--project-directory',
-        ROOT,
-        '-f',
-        join(ROOT, 'docker-compose.yml'),
-        '--env-file',
-        envFile,
-        'config',
-        '--format',
-        'json',
-      ],
-      env,
-    ),
+    composeConfig('TENCENT_SDKAPPIDS=1400000001\nTENCENT_CALLBACK_TOKEN=compose-test-token\n'),
   ) as Compose;
+});
+
+test.each([
+  ['TENCENT_CALLBACK_TOKEN', 'TENCENT_SDKAPPIDS=1400000001\n'],
+  ['TENCENT_SDKAPPIDS', 'TENCENT_CALLBACK_TOKEN=compose-test-token\n'],
+])('docker compose config refuses to render without %s, naming it', (name, vars) => {
+  expect(() => composeConfig(vars)).toThrow(new RegExp(`set ${name} \\(`));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
