@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BridgeError, isBridgeError } from '../errors';
 import type { Ingest } from '../ingest';
+import { boundedLogValue, createLogLimiter } from '../observability/log-limit';
 import type { Logger } from '../observability/logger';
 import type { BridgeMetrics } from '../observability/metrics';
 import { platformLabel } from '../observability/platform';
@@ -21,6 +22,8 @@ export interface CallbackAppDeps {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/** Refusal log lines per reason in 10 s; the rest are counted (refusal_logs_suppressed_total). */
+const REFUSAL_LOGS_PER_WINDOW = 20;
 /** The OK reply, encoded once: the hot path writes it without Express's res.send work. */
 const OK_BODY = Buffer.from(OK_REPLY, 'utf8');
 const OK_HEADERS = { 'Content-Type': JSON_TYPE, 'Content-Length': String(OK_BODY.length) };
@@ -35,6 +38,7 @@ const queryOf = (res: Response): Query => res.locals.query as Query;
  */
 export function createCallbackApp(deps: CallbackAppDeps): express.Express {
   const { metrics, logger } = deps;
+  const logLimit = createLogLimiter({ perWindow: REFUSAL_LOGS_PER_WINDOW, windowMs: 10_000 });
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -46,12 +50,26 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
     } else {
       metrics.refused.inc({ reason: err.reason });
     }
-    const requestId = req.get('x-request-id') ?? randomUUID();
-    const level = err.status >= 500 ? 'warn' : 'info';
-    logger[level](
-      { requestId, reason: err.reason, status: err.status, retriable: err.retriable },
-      `callback refused: ${err.message}`,
-    );
+    // one line per refusal, but at most REFUSAL_LOGS_PER_WINDOW per reason and window: refusals
+    // come from the internet; every one is counted in the metrics all the same
+    const { log, suppressed } = logLimit.take(err.reason);
+    if (log) {
+      const sent = req.get('x-request-id');
+      const requestId = sent === undefined ? randomUUID() : boundedLogValue(sent);
+      const level = err.status >= 500 ? 'warn' : 'info';
+      logger[level](
+        {
+          requestId,
+          reason: err.reason,
+          status: err.status,
+          retriable: err.retriable,
+          ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}),
+        },
+        `callback refused: ${boundedLogValue(err.message, 300)}`,
+      );
+    } else {
+      metrics.refusalLogsSuppressed.inc({ reason: err.reason });
+    }
     if (deps.isStopping()) res.set('Connection', 'close');
     res.status(err.status).type(JSON_TYPE).send(failReply(err.message));
   };
