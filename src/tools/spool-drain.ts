@@ -160,10 +160,12 @@ async function main(): Promise<void> {
   logger.info(left, 'the spool is empty');
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`spool-drain: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`spool-drain: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -32,6 +32,8 @@ const ALERTS = [
   'TimBridgeSlowReplies',
   'TimBridgeSpoolNotEmpty',
   'TimBridgeSpoolAlmostFull',
+  'TimBridgeRecordsRefusedByKafka',
+  'TimBridgeRecordsQuarantined',
   'TimBridgeDeadLettersGrowing',
   'TimBridgeNotReady',
   'TimBridgeKafkaDisconnected',

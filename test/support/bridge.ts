@@ -67,6 +67,10 @@ export async function startTestBridge(
   });
   return {
     ...bridge,
+    // a getter: the id may come later (registry away at start) or change
+    get schemaId() {
+      return bridge.schemaId;
+    },
     topic,
     dlqTopic,
     spoolDir,
