@@ -345,10 +345,15 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       const remaining = { records: spool?.records ?? 0, bytes: spool?.bytes ?? 0 };
       spool?.close();
       await close(adminServer);
+      // one message either way, so that one search finds every stop; the level tells them apart
       if (remaining.records > 0) {
         logger.warn(
-          remaining,
-          'bridge stopped with records in its spool: the next start on this spool directory sends them (or run npm run spool:drain on it)',
+          {
+            spooled: remaining.records,
+            spooledBytes: remaining.bytes,
+            next: 'the next start on this spool directory sends them (or npm run spool:drain on it)',
+          },
+          'bridge stopped',
         );
       } else {
         logger.info({ spooled: 0 }, 'bridge stopped');
