@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for the bridge and both example consumers; the command picks the process:
 #   bridge (default):     node --max-semi-space-size=32 dist/src/main.js  (npm start: a larger young
-#                         generation keeps RSS flat and the p99 low; README, Performance)
+#                         generation keeps RSS flat and the p99 low; docs/performance.md)
 #   analytics consumer:   node dist/src/consumers/analytics/main.js   (npm run consumer:analytics)
 #   moderation consumer:  node dist/src/consumers/moderation/main.js  (npm run consumer:moderation)
 #

@@ -32,8 +32,8 @@ import { ROOT } from './support';
 /**
  * `npm run bench`: the bridge (production build) against its baselines, in one run, on one
  * machine, with one load generator and one set of callbacks; every target is a ratio of two
- * figures from this run. Writes bench/results/<date>.json and .md, the chart, and the README's
- * results block. `npm run bench -- --help` for the options.
+ * figures from this run. Writes bench/results/<date>.json and .md, the chart, and the results
+ * block of docs/performance.md. `npm run bench -- --help` for the options.
  */
 
 export interface BenchOptions {
@@ -48,8 +48,8 @@ export interface BenchOptions {
   partitions: number;
   templates: number;
   resultsDir: string;
-  /** Replace the README's results block. */
-  readme: boolean;
+  /** Replace the results block of docs/performance.md. */
+  docs: boolean;
   /** Check Maven Central for io.strimzi:kafka-bridge (one HTTP request). */
   checkStrimzi: boolean;
   ackedKeys?: Set<string>;
@@ -67,7 +67,7 @@ export const DEFAULTS: BenchOptions = {
   partitions: 6,
   templates: 2000,
   resultsDir: join(ROOT, 'bench', 'results'),
-  readme: true,
+  docs: true,
   checkStrimzi: true,
 };
 
@@ -252,7 +252,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
   writeFileSync(chartFile, svgChart(runs));
   const md = markdown(results, 'bench/results/latency-vs-throughput.svg');
   writeFileSync(join(opts.resultsDir, `${stamp}.md`), md + '\n');
-  if (opts.readme) await replaceReadmeBlock(md);
+  // the same block in docs/performance.md, whose chart link starts from docs/
+  if (opts.docs)
+    await replaceDocsBlock(markdown(results, '../bench/results/latency-vs-throughput.svg'));
   return results;
 }
 
@@ -260,12 +262,12 @@ const BEGIN = '<!-- bench:results:begin -->';
 const END = '<!-- bench:results:end -->';
 
 /**
- * Replaces what lies between the README's bench markers (nothing else), if they are there,
- * formatted as Prettier would (the README is checked by `npm run lint`).
+ * Replaces what lies between the bench markers of docs/performance.md (nothing else), if they are
+ * there, formatted as Prettier would (the page is checked by `npm run lint`).
  */
-export async function replaceReadmeBlock(
+export async function replaceDocsBlock(
   md: string,
-  file = join(ROOT, 'README.md'),
+  file = join(ROOT, 'docs', 'performance.md'),
 ): Promise<boolean> {
   // loaded only here: prettier's CJS entry imports its ESM core, which Jest's VM refuses
   const prettier = await import('prettier');
@@ -308,21 +310,21 @@ function parseArgs(argv: string[]): BenchOptions {
       case '--fractions':
         opts.fractions = list(value());
         break;
-      case '--no-readme':
-        opts.readme = false;
+      case '--no-docs':
+        opts.docs = false;
         break;
       case '--out':
         opts.resultsDir = value();
         break;
       case '--quick':
         Object.assign(opts, { levels: [4, 16], seconds: 3, warmupSeconds: 1, openSeconds: 3 });
-        opts.readme = false;
+        opts.docs = false;
         break;
       case '--help':
         process.stdout.write(
           'npm run bench -- [--systems bridge,kafka-ceiling,http-ceiling,jvm-peer] [--levels 8,32,128]\n' +
             '  [--seconds 10] [--warmup 4] [--fractions 0.25,0.5,0.75] [--open-seconds 30]\n' +
-            '  [--out bench/results] [--no-readme] [--quick]\n',
+            '  [--out bench/results] [--no-docs] [--quick]\n',
         );
         process.exit(0);
         break;

@@ -47,14 +47,16 @@ describe('configuration', () => {
   });
 
   test.each(Object.keys(CONFIG_TABLES))(
-    "the README's %s configuration table is the one generated from the schema",
+    "the docs' %s configuration table is the one generated from the schema",
     (which) => {
-      const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
+      // the bridge's table is in docs/configuration.md, each consumer's in docs/consumers.md
+      const page = which === 'bridge' ? 'configuration.md' : 'consumers.md';
+      const doc = readFileSync(join(__dirname, '..', 'docs', page), 'utf8');
       const marker = which === 'bridge' ? 'config-table' : `config-table:${which}`;
       const table = new RegExp(
         `<!-- ${marker}:start -->\\n([\\s\\S]*?)\\n<!-- ${marker}:end -->`,
-      ).exec(readme);
-      // compared cell by cell: Prettier pads the README's columns
+      ).exec(doc);
+      // compared cell by cell: Prettier pads the page's columns
       const cells = (md: string) =>
         md
           .split('\n')

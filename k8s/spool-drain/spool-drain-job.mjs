@@ -11,7 +11,7 @@
 // The Job runs `node dist/src/tools/spool-drain.js --dir <spool>` (npm run spool:drain): it logs
 // what the spool held, sends it to Kafka oldest first and exits 0 once it is empty. Never run it
 // on a claim a replica mounts (the drain refuses a spool another process holds, but only on the
-// same node). README, "Runbook: a spool left behind by a scale-down".
+// same node). docs/operate.md, "Runbook: a spool left behind by a scale-down".
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 

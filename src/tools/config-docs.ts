@@ -2,8 +2,9 @@ import { configSpec, specTableMarkdown, type VarSpec } from '../config';
 import { analyticsSpec, moderationSpec } from '../consumers/config';
 
 /**
- * The README's configuration tables, generated from the config schemas: the bridge's, then each
- * consumer's own variables (the Kafka and registry ones are the bridge's, listed once).
+ * The configuration tables in docs/ (the bridge's in configuration.md, the consumers' in
+ * consumers.md), generated from the config schemas: the bridge's, then each consumer's own
+ * variables (the Kafka and registry ones are the bridge's, listed once).
  */
 export const CONFIG_TABLES: Record<string, Record<string, VarSpec>> = {
   bridge: configSpec,

@@ -41,7 +41,7 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
     openSeconds: 1,
     templates: 50,
     resultsDir: out,
-    readme: false,
+    docs: false,
     checkStrimzi: false,
     ackedKeys,
     keepTopics: true,

@@ -65,8 +65,8 @@ const decode = (o: K8sObject): Record<string, string> => ({
 });
 
 /**
- * A Secret production creates by hand (README): the dev overlay's example, same name and keys,
- * each filled in.
+ * A Secret production creates by hand (docs/deploy.md): the dev overlay's example, same name
+ * and keys, each filled in.
  */
 function createdSecret(name: string): Record<string, string> {
   const example = decode(find(render('dev'), 'Secret', name));

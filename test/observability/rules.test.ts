@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { headingAnchors } from '../docs/markdown';
 import {
   CONFIGMAP_FILE,
   PROMETHEUS_RULE_FILE,
@@ -91,7 +92,10 @@ describe('the unit tests catch a broken rule', () => {
   });
 });
 
-test('every alert has for, severity, summary, description and a runbook anchor in the README', () => {
+test('every alert has for, severity, summary, description and a runbook anchor in docs/operate.md', () => {
+  const runbooks = headingAnchors(
+    readFileSync(join(__dirname, '..', '..', 'docs', 'operate.md'), 'utf8'),
+  );
   const rules = loadRuleGroups().flatMap((g) => g.rules);
   expect(rules.map((r) => r.alert)).toEqual(ALERTS);
   for (const r of rules) {
@@ -100,8 +104,9 @@ test('every alert has for, severity, summary, description and a runbook anchor i
     expect(r.annotations?.summary).toBeTruthy();
     expect(r.annotations?.description).toBeTruthy();
     expect(r.annotations?.runbook_url).toBe(
-      `https://github.com/tim-kafka-bridge/tim-kafka-bridge#runbook-${r.alert!.toLowerCase()}`,
+      `https://github.com/tim-kafka-bridge/tim-kafka-bridge/blob/main/docs/operate.md#runbook-${r.alert!.toLowerCase()}`,
     );
+    expect(runbooks).toContain(`runbook-${r.alert!.toLowerCase()}`);
   }
 });
 
