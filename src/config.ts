@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseRoutes } from './catalogue/routes';
 
 /**
  * The one typed, documented configuration schema: environment variables only. Every variable has
@@ -79,7 +80,43 @@ export const configSpec = {
   KAFKA_TOPIC: {
     schema: topicName,
     default: 'c2c.after-send-msg',
-    doc: 'Topic the callbacks are published to. The Avro subject is `<topic>-value`.',
+    doc: "Topic of `C2C.CallbackAfterSendMsg` (the default topic of that command). Every topic's Avro subject is `<topic>-value`.",
+  },
+  COMMAND_ROUTES: {
+    schema: z.string().superRefine((v, ctx) => {
+      try {
+        parseRoutes(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
+    default: '',
+    doc: 'Where commands go: comma-separated `pattern=target`; pattern a command (`Group.CallbackAfterSendMsg`), a family (`Group.*`) or `*`; target a topic, `on` (the default topic, see the catalogue in docs) or `off` (answered, counted, not stored). The most specific pattern wins; unset: every command to its default topic. Example: `*=off,C2C.*=on,Group.CallbackAfterSendMsg=on`.',
+  },
+  KAFKA_OTHER_CALLBACKS_TOPIC: {
+    schema: z.union([z.literal('off'), topicName]),
+    default: 'tim.other-callbacks',
+    doc: 'Topic of callbacks whose command the catalogue does not know (answered OK, kept with the generic schema), or `off`.',
+  },
+  BEFORE_CALLBACK_UPSTREAM_URL: {
+    schema: optionalString.pipe(z.url('must be a URL').optional()),
+    default: undefined,
+    doc: "The app's decision service for before-callbacks (`BEFORE_CALLBACK_FORWARD`): gets the same query and body; its Tencent-shaped reply is relayed. https certificates are verified.",
+  },
+  BEFORE_CALLBACK_FORWARD: {
+    schema: list,
+    default: '',
+    doc: 'Before-callbacks forwarded to `BEFORE_CALLBACK_UPSTREAM_URL`: commands, families (`Group.*`) or `*`. The others are allowed at once (ErrorCode 0).',
+  },
+  BEFORE_CALLBACK_DEADLINE_MS: {
+    schema: int(50, 1900),
+    default: '1500',
+    doc: 'How long a forwarded before-callback waits for the decision service (Tencent waits 2 s); then `BEFORE_CALLBACK_ON_FAILURE` answers.',
+  },
+  BEFORE_CALLBACK_ON_FAILURE: {
+    schema: z.enum(['allow', 'block'], 'must be allow or block'),
+    default: 'allow',
+    doc: 'The answer when the decision service fails (timeout, error status, malformed reply): `allow` (fail-open, as Tencent does on a timeout) or `block` (fail-closed, ErrorCode 1).',
   },
   KAFKA_DLQ_TOPIC: {
     schema: topicName,
@@ -355,10 +392,23 @@ function crossChecks(c: Config): string[] {
       'TENCENT_CALLBACK_TOKEN_PREVIOUS needs TENCENT_CALLBACK_TOKEN (the current token)',
     );
   }
+  if (c.BEFORE_CALLBACK_FORWARD.length > 0 && !c.BEFORE_CALLBACK_UPSTREAM_URL) {
+    problems.push(
+      'BEFORE_CALLBACK_FORWARD needs BEFORE_CALLBACK_UPSTREAM_URL (the decision service to forward to)',
+    );
+  }
+  const bad = c.BEFORE_CALLBACK_FORWARD.filter(
+    (p) => !/^(\*|[A-Za-z0-9]+\.(\*|[A-Za-z0-9_]+))$/.test(p),
+  );
+  if (bad.length > 0) {
+    problems.push(
+      `BEFORE_CALLBACK_FORWARD: ${bad.join(', ')} is not a command, a family (Group.*) or *`,
+    );
+  }
   if (c.NODE_ENV === 'production' && !c.ALLOW_UNAUTHENTICATED) {
     if (!c.TENCENT_CALLBACK_TOKEN) {
       problems.push(
-        'NODE_ENV=production needs TENCENT_CALLBACK_TOKEN (the webhook authentication token of the Chat console): without it anyone who knows the SdkAppid, which ships in every client app, can post callbacks. Set it (see the README, Security), or set ALLOW_UNAUTHENTICATED=true if you mean it',
+        'NODE_ENV=production needs TENCENT_CALLBACK_TOKEN (the webhook authentication token of the Chat console): without it anyone who knows the SdkAppid, which ships in every client app, can post callbacks. Set it (see docs/reliability.md, Authentication), or set ALLOW_UNAUTHENTICATED=true if you mean it',
       );
     }
     if (c.TENCENT_SDKAPPIDS.length === 0) {

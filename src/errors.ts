@@ -8,7 +8,6 @@ export type RefusalReason =
   | 'invalid'
   | 'malformed_json'
   | 'too_large'
-  | 'unsupported_command'
   | 'unsupported_media'
   | 'not_found'
   | 'method_not_allowed'

@@ -6,7 +6,7 @@ import { createAdminApp, type HealthCheck } from './http/admin-app';
 import { close, listen } from './http/server';
 import { createCallbackApp } from './http/callback-app';
 import { createIngest } from './ingest';
-import { ensureTopic } from './kafka/admin';
+import { ensureTopics } from './kafka/admin';
 import { createKafka } from './kafka/client';
 import { avroType, createEncoder } from './kafka/codec';
 import { kafkaSecurity, registryOptions } from './kafka/from-config';
@@ -21,13 +21,14 @@ import {
   initialiseSeries,
 } from './observability/metrics';
 import { loadSchema } from './schemas';
+import { createDecider } from './before/decide';
+import { familyOf } from './catalogue/catalogue';
+import { parseRoutes, resolveRoutes, unknownPatterns } from './catalogue/routes';
+import { createRouting } from './catalogue/routing';
 import { Delivery } from './spool/delivery';
 import { Spool } from './spool/spool';
 import { loadConfigOrExit, stopOnSignals } from './process';
 import type { AuthPolicy } from './tencent/authenticate';
-import { createRecordMapper } from './tencent/record';
-import { buildSchemaModel } from './tencent/schema-model';
-import { createCallbackValidator } from './tencent/validate';
 
 /**
  * The composition root: config -> dependencies -> servers, and the process's signals.
@@ -63,7 +64,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   if (isUnauthenticated(config)) {
     metrics.unauthenticatedMode.set(1);
     logger.warn(
-      'callbacks are accepted without a signature check: set TENCENT_CALLBACK_TOKEN and TENCENT_SDKAPPIDS (README, Security)',
+      'callbacks are accepted without a signature check: set TENCENT_CALLBACK_TOKEN and TENCENT_SDKAPPIDS (docs/reliability.md, Authentication)',
     );
   }
 
@@ -146,9 +147,33 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     });
   }
 
+  // the command catalogue: each command's topic (or off), builder and encoder
+  const rules = parseRoutes(config.COMMAND_ROUTES);
+  for (const pattern of unknownPatterns(rules)) {
+    logger.warn(
+      { pattern },
+      'COMMAND_ROUTES names a command or family the catalogue does not know',
+    );
+  }
+  const subject = `${config.KAFKA_TOPIC}-value`;
+  const routing = createRouting({
+    routes: resolveRoutes({ rules, c2cTopic: config.KAFKA_TOPIC }),
+    otherTopic:
+      config.KAFKA_OTHER_CALLBACKS_TOPIC === 'off' ? null : config.KAFKA_OTHER_CALLBACKS_TOPIC,
+    loadSchema,
+    encoderFor: (s, schema) => createEncoder(avroType(schema), () => schemaIds.id(s)),
+  });
+  const topics = [...routing.topics, config.KAFKA_DLQ_TOPIC];
+  logger.info(
+    { topics: routing.topics.length, other: config.KAFKA_OTHER_CALLBACKS_TOPIC },
+    'command routes resolved',
+  );
+
   const kafkaProbe = new KafkaProbe({
     kafka,
-    topic: config.KAFKA_TOPIC,
+    topic: routing.topics.includes(config.KAFKA_TOPIC)
+      ? config.KAFKA_TOPIC
+      : config.KAFKA_DLQ_TOPIC,
     intervalMs: 5000,
     timeoutMs: 3000,
     onChange: (problem) => {
@@ -158,9 +183,6 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     },
   });
 
-  const schema = loadSchema();
-  const model = buildSchemaModel(schema);
-  const subject = `${config.KAFKA_TOPIC}-value`;
   const schemaIds = new SchemaIds({
     registry: new SchemaRegistry(registryOptions(config)),
     store: spool,
@@ -202,17 +224,20 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     config.ADMIN_HOST,
   );
 
-  const topics = [config.KAFKA_TOPIC, config.KAFKA_DLQ_TOPIC];
   /** Topics and producer; with a spool, the bridge also starts (spooling) while Kafka is away. */
   const connectKafka = async (): Promise<void> => {
-    for (const topic of topics) {
-      if (!config.KAFKA_CREATE_TOPIC) break;
-      const t = await ensureTopic(kafka, {
-        topic,
-        numPartitions: config.KAFKA_TOPIC_PARTITIONS,
-        replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR,
-      });
-      logger.info({ topic, ...t }, t.created ? 'topic created' : 'topic exists');
+    if (config.KAFKA_CREATE_TOPIC) {
+      const found = await ensureTopics(
+        kafka,
+        topics.map((topic) => ({
+          topic,
+          numPartitions: config.KAFKA_TOPIC_PARTITIONS,
+          replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR,
+        })),
+      );
+      for (const [topic, t] of found) {
+        logger.info({ topic, ...t }, t.created ? 'topic created' : 'topic exists');
+      }
     }
     await publisher.connect();
     // the topics' max.message.bytes bound the produce requests (BATCH_MAX_BYTES otherwise)
@@ -245,7 +270,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   try {
     // the registry: ids registered now, or remembered in the spool; without any, the bridge
     // stays up and not ready and keeps asking (a registry outage must not crash-loop it)
-    const registering = schemaIds.start([{ subject, schema }], REGISTRY_START_WAIT_MS);
+    const registering = schemaIds.start(routing.subjects, REGISTRY_START_WAIT_MS);
     // With a spool, callbacks need not wait for Kafka: listen after KAFKA_START_WAIT_MS at most
     // and keep connecting in the background (callbacks meanwhile go to the spool).
     const connecting = connectKafka().then(
@@ -275,11 +300,18 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
           }
         : undefined,
     };
+    const forward = new Set(config.BEFORE_CALLBACK_FORWARD);
     const ingest = createIngest({
-      validate: createCallbackValidator(model),
-      mapper: createRecordMapper(model),
-      encoder: createEncoder(avroType(schema), () => schemaIds.id(subject)),
-      topic: config.KAFKA_TOPIC,
+      routing,
+      decider: createDecider({
+        upstreamUrl: config.BEFORE_CALLBACK_UPSTREAM_URL
+          ? new URL(config.BEFORE_CALLBACK_UPSTREAM_URL)
+          : undefined,
+        forwards: (command) =>
+          forward.has('*') || forward.has(command) || forward.has(`${familyOf(command)}.*`),
+        deadlineMs: config.BEFORE_CALLBACK_DEADLINE_MS,
+        onFailure: config.BEFORE_CALLBACK_ON_FAILURE,
+      }),
       dlqTopic: config.KAFKA_DLQ_TOPIC,
       deliver: (record) => delivery.deliver(record),
     });

@@ -1,10 +1,10 @@
-/** Header names on every record (values: the query's CallbackCommand and SdkAppid). */
+/** Header names on every record and dead letter (values: the query's CallbackCommand and SdkAppid). */
 export const HEADER_COMMAND = 'CallbackCommand';
 export const HEADER_SDKAPPID = 'SdkAppid';
 
 /** Dead-letter headers. */
 export const DLQ_HEADERS = {
-  /** Why: a refusal reason (`invalid`, `unsupported_command`, ...) or `kafka_refused`. */
+  /** Why: a refusal reason (`invalid`, ...) or `kafka_refused`. */
   reason: 'dlq.reason',
   /** The message naming the problem. */
   error: 'dlq.error',

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BridgeError, isBridgeError } from '../errors';
-import type { Ingest } from '../ingest';
+import type { Ingest, IngestResult } from '../ingest';
 import { boundedLogValue, createLogLimiter } from '../observability/log-limit';
 import type { Logger } from '../observability/logger';
 import type { BridgeMetrics } from '../observability/metrics';
 import { platformLabel } from '../observability/platform';
 import { authenticate, type AuthPolicy } from '../tencent/authenticate';
-import { SUPPORTED_COMMANDS } from '../tencent/callback';
+import { OTHER_COMMAND, commandLabel } from '../catalogue/catalogue';
 import { OK_REPLY, failReply } from '../tencent/reply';
 
 export interface CallbackAppDeps {
@@ -128,16 +128,87 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
         ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1)
         : '';
       const result = await deps.ingest({ query, rawQuery, body, receivedAt });
-      metrics.accepted.inc({ outcome: result.outcome });
-      if (result.outcome === 'dlq') {
-        refuse(req, res, result.refusal);
-        return;
+      switch (result.outcome) {
+        case 'dlq':
+          metrics.accepted.inc({ outcome: 'dlq' });
+          countRecords(result.route?.label ?? OTHER_COMMAND, 'dlq');
+          refuse(req, res, result.refusal);
+          return;
+        case 'decided':
+          answerDecided(res, result);
+          return;
+        case 'off':
+          countRecords(result.route.label, 'off');
+          break;
+        default:
+          metrics.accepted.inc({ outcome: result.outcome });
+          countRecords(result.route.label, result.outcome, result.records);
       }
       // checked at reply time: a request in flight when shutdown began closes its connection too
       if (deps.isStopping()) res.setHeader('Connection', 'close');
       res.writeHead(200, OK_HEADERS).end(OK_BODY);
     },
   );
+
+  /** The per-command counter's children, looked up once each (the hot path counts every call). */
+  const recordCounters = new Map<string, { inc(n?: number): void }>();
+  const countRecords = (command: string, outcome: string, n = 1): void => {
+    const id = `${command} ${outcome}`;
+    let child = recordCounters.get(id);
+    if (child === undefined) {
+      child = metrics.commandRecords.labels({ command, outcome });
+      recordCounters.set(id, child);
+    }
+    child.inc(n);
+  };
+
+  /** A before-callback: the decision is the reply, now; the record is stored after it. */
+  const answerDecided = (res: Response, result: Extract<IngestResult, { outcome: 'decided' }>) => {
+    const { decision, route } = result;
+    const command = route.label;
+    metrics.beforeDecisions.inc({
+      command,
+      outcome: decision.Outcome,
+      decided_by: decision.DecidedBy,
+    });
+    if (decision.UpstreamLatencyMs !== null) {
+      metrics.upstreamDuration.observe({ command }, decision.UpstreamLatencyMs / 1000);
+    }
+    if (decision.Problem !== null) {
+      const problem = decision.Problem.slice(0, decision.Problem.indexOf(':'));
+      metrics.upstreamFailures.inc({ command, problem });
+      const { log, suppressed } = logLimit.take(`upstream ${problem}`);
+      if (log) {
+        logger.warn(
+          {
+            command,
+            problem: decision.Problem,
+            answered: decision.DecidedBy,
+            ...(suppressed > 0 ? { suppressedBefore: suppressed } : {}),
+          },
+          'the decision service failed: BEFORE_CALLBACK_ON_FAILURE answered',
+        );
+      }
+    }
+    if (deps.isStopping()) res.setHeader('Connection', 'close');
+    const reply = Buffer.from(decision.Reply, 'utf8');
+    res
+      .writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(reply.length) })
+      .end(reply);
+    result.publish().then(
+      (outcome) => countRecords(command, outcome),
+      (err: unknown) => {
+        countRecords(command, 'lost');
+        const { log } = logLimit.take('before_callback_lost');
+        if (log) {
+          logger.warn(
+            { command, err: boundedLogValue((err as Error).message, 300) },
+            'a before-callback was answered but could not be stored (Kafka and the spool refused it)',
+          );
+        }
+      },
+    );
+  };
 
   app.all('/callback', (req, res) => {
     res.set('Allow', 'POST');
@@ -167,11 +238,6 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
   });
 
   return app;
-}
-
-/** CallbackCommand as a bounded metric label. */
-function commandLabel(command: string): string {
-  return SUPPORTED_COMMANDS.has(command) ? command : 'other';
 }
 
 /** body-parser's errors and anything unexpected, as BridgeErrors. */

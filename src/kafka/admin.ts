@@ -38,6 +38,43 @@ export async function ensureTopic(
   }
 }
 
+/**
+ * Creates those of the topics that are absent, in one request (the catalogue's topics are many);
+ * returns, per topic, whether it created it and its partition count.
+ */
+export async function ensureTopics(
+  kafka: Kafka,
+  specs: TopicSpec[],
+): Promise<Map<string, { created: boolean; partitions: number }>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !existing.has(s.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((spec) => ({
+          topic: spec.topic,
+          numPartitions: spec.numPartitions,
+          replicationFactor: spec.replicationFactor,
+          ...(spec.configEntries ? { configEntries: spec.configEntries } : {}),
+        })),
+      });
+    }
+    const created = new Set(missing.map((s) => s.topic));
+    const { topics } = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+    return new Map(
+      topics.map((t) => [
+        t.name,
+        { created: created.has(t.name), partitions: t.partitions.length },
+      ]),
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Per-partition end offsets (the offset the next record will get). */
 export async function endOffsets(kafka: Kafka, topic: string): Promise<Map<number, bigint>> {
   const admin = kafka.admin();

@@ -138,12 +138,13 @@ async function consumeOnce(
 }
 
 /**
- * Reads a topic's committed records from the beginning until at least `atLeast` arrived, then
- * `settleMs` more (to see any record beyond those expected), through a throw-away group.
+ * Reads a topic's (or several topics') committed records from the beginning until at least
+ * `atLeast` arrived, then `settleMs` more (to see any record beyond those expected), through one
+ * throw-away group.
  */
 export async function readSettled(
   kafka: Kafka,
-  topic: string,
+  topic: string | string[],
   atLeast: number,
   opts: { settleMs?: number; timeoutMs?: number } = {},
 ): Promise<ConsumedRecord[]> {
@@ -157,11 +158,16 @@ export async function readSettled(
   });
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.subscribe({
+      topics: Array.isArray(topic) ? topic : [topic],
+      fromBeginning: true,
+    });
     await consumer.run({
-      eachMessage: async ({ partition, message }) => {
+      // all partitions of all topics at once (a catalogue's worth of topics)
+      partitionsConsumedConcurrently: 8,
+      eachMessage: async ({ topic: from, partition, message }) => {
         records.push({
-          topic,
+          topic: from,
           partition,
           offset: BigInt(message.offset),
           key: message.key,
@@ -181,12 +187,17 @@ export async function readSettled(
       if (records.length >= atLeast) reachedAt ??= Date.now();
       if (reachedAt !== undefined && Date.now() - reachedAt >= settleMs) break;
       if (Date.now() - started > timeoutMs) {
-        throw new Error(`read ${records.length} of at least ${atLeast} records of ${topic}`);
+        throw new Error(
+          `read ${records.length} of at least ${atLeast} records of ${String(topic)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
   } finally {
     await consumer.disconnect();
   }
-  return records.sort((a, b) => a.partition - b.partition || Number(a.offset - b.offset));
+  return records.sort(
+    (a, b) =>
+      a.topic.localeCompare(b.topic) || a.partition - b.partition || Number(a.offset - b.offset),
+  );
 }

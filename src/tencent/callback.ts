@@ -3,11 +3,6 @@
  * that the Avro schema alone cannot say.
  */
 
-export const AFTER_SEND_MSG = 'C2C.CallbackAfterSendMsg';
-
-/** Commands this bridge accepts (others get 400 unsupported_command). */
-export const SUPPORTED_COMMANDS: ReadonlySet<string> = new Set([AFTER_SEND_MSG]);
-
 /** Fields of the record that come from the query string or the bridge, never from the body. */
 export const ENVELOPE_FIELDS: ReadonlySet<string> = new Set([
   'SdkAppid',
@@ -29,7 +24,7 @@ export const LENIENT_FIELDS: ReadonlySet<string> = new Set([
 const U32 = { minimum: 0, maximum: 4294967295 };
 
 /** Value ranges beyond the Avro type, keyed by `Record.Field`. */
-export const RANGES: Readonly<Record<string, { minimum?: number; maximum?: number }>> = {
+export const RANGES: Readonly<Record<string, IntegerRange>> = {
   'CallbackAfterSendMsg.MsgSeq': U32,
   'CallbackAfterSendMsg.MsgRandom': U32,
   'CallbackAfterSendMsg.MsgTime': { minimum: 0 },
@@ -37,6 +32,22 @@ export const RANGES: Readonly<Record<string, { minimum?: number; maximum?: numbe
   'RelayMsg.MsgSeq': U32,
   'RelayMsg.MsgRandom': U32,
 };
+
+export interface IntegerRange {
+  minimum?: number;
+  maximum?: number;
+}
+
+/** What a schema alone cannot say about a callback: its loosely documented fields and ranges. */
+export interface CallbackRules {
+  /** Top-level fields kept in their typed slot when the value fits, in `_extra` otherwise. */
+  lenient: ReadonlySet<string>;
+  /** Integer ranges beyond the Avro type, keyed by `Record.Field` (short record names). */
+  ranges: Readonly<Record<string, IntegerRange>>;
+}
+
+/** The rules of `C2C.CallbackAfterSendMsg`. */
+export const AFTER_SEND_MSG_RULES: CallbackRules = { lenient: LENIENT_FIELDS, ranges: RANGES };
 
 /** The record names whose element is known; any other MsgType is kept as `UnknownElem`. */
 export const UNKNOWN_ELEMENT = 'UnknownElem';

@@ -34,6 +34,18 @@ describe("Tencent's query string", () => {
       'invalid',
       'query parameter CallbackCommand is required',
     ],
+    [
+      { ...base, CallbackCommand: '' },
+      400,
+      'invalid',
+      'query parameter CallbackCommand "" is not a command word like C2C.CallbackAfterSendMsg',
+    ],
+    [
+      { ...base, CallbackCommand: 'C2C.Callback%00' },
+      400,
+      'invalid',
+      'query parameter CallbackCommand "C2C.Callback%00" is not a command word like C2C.CallbackAfterSendMsg',
+    ],
     [{ ...base, contenttype: 'xml' }, 400, 'invalid', 'query parameter contenttype must be json'],
     [
       { ...base, ClientIP: 'x'.repeat(300) },

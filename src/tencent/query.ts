@@ -13,6 +13,12 @@ export interface CallbackQuery {
 
 const MAX_PARAM_LENGTH = 256;
 
+/**
+ * A command word as Tencent writes them (`C2C.CallbackAfterSendMsg`, `Bot.OnC2CMessage`): a family
+ * and a name of letters and digits. Anything else is not a command, known or not.
+ */
+export const COMMAND_WORD = /^[A-Za-z][A-Za-z0-9]{0,31}(\.[A-Za-z][A-Za-z0-9_]{0,63}){1,2}$/;
+
 function one(
   query: Record<string, unknown>,
   name: string,
@@ -37,6 +43,11 @@ export function parseCallbackQuery(query: Record<string, unknown>): CallbackQuer
   if (!/^\d{1,20}$/.test(SdkAppid)) throw invalid('query parameter SdkAppid must be a number');
   const CallbackCommand = one(query, 'CallbackCommand');
   if (CallbackCommand === undefined) throw invalid('query parameter CallbackCommand is required');
+  if (!COMMAND_WORD.test(CallbackCommand)) {
+    throw invalid(
+      `query parameter CallbackCommand ${JSON.stringify(CallbackCommand)} is not a command word like C2C.CallbackAfterSendMsg`,
+    );
+  }
   const contenttype = one(query, 'contenttype');
   if (contenttype !== undefined && contenttype.toLowerCase() !== 'json') {
     throw invalid('query parameter contenttype must be json');

@@ -1,8 +1,9 @@
 import {
+  AFTER_SEND_MSG_RULES,
   ENVELOPE_FIELDS,
-  LENIENT_FIELDS,
   UNKNOWN_ELEMENT,
   type AfterSendMsgCallback,
+  type CallbackRules,
   type Envelope,
 } from './callback';
 import { EXTRA_FIELD, type RecordModel, type SchemaModel, type ValueType } from './schema-model';
@@ -13,22 +14,26 @@ import { EXTRA_FIELD, type RecordModel, type SchemaModel, type ValueType } from 
  * `fromRecord(toRecord(c, e))` gives back `c` and `e` (every known field in its typed slot, every
  * other field verbatim as JSON text in `_extra`, every unknown element as `UnknownElem`).
  */
-export interface CallbackRecordMapper {
-  toRecord(callback: AfterSendMsgCallback, envelope: Envelope): AvroRecord;
-  fromRecord(record: AvroRecord): { callback: AfterSendMsgCallback; envelope: Envelope };
+export interface CallbackRecordMapper<T = AfterSendMsgCallback> {
+  toRecord(callback: T, envelope: Envelope): AvroRecord;
+  fromRecord(record: AvroRecord): { callback: T; envelope: Envelope };
 }
 
 export type AvroRecord = Record<string, unknown>;
 type Json = Record<string, unknown>;
 
-export function createRecordMapper(model: SchemaModel): CallbackRecordMapper {
+export function createRecordMapper<T = AfterSendMsgCallback>(
+  model: SchemaModel,
+  rules: Pick<CallbackRules, 'lenient'> = AFTER_SEND_MSG_RULES,
+): CallbackRecordMapper<T> {
   const { root } = model;
   const record = (name: string): RecordModel => {
     const r = model.records.get(name);
     if (r === undefined) throw new Error(`no record ${name} in the schema`);
     return r;
   };
-  const unknownFullName = record(UNKNOWN_ELEMENT).fullName;
+  // schemas without message elements have no UnknownElem (and no union of records to fill)
+  const unknownFullName = model.records.get(UNKNOWN_ELEMENT)?.fullName ?? UNKNOWN_ELEMENT;
   const knownNames = new Map(
     [...model.records.values()].filter((r) => r !== root).map((r) => [r.name, r.fullName]),
   );
@@ -48,7 +53,7 @@ export function createRecordMapper(model: SchemaModel): CallbackRecordMapper {
       const v = obj[f.name];
       if (v === undefined) {
         out[f.name] = null;
-      } else if (isRoot && LENIENT_FIELDS.has(f.name) && !fits(f.type, v)) {
+      } else if (isRoot && rules.lenient.has(f.name) && !fits(f.type, v)) {
         out[f.name] = null;
         (extra ??= Object.create(null) as Record<string, string>)[f.name] = JSON.stringify(v);
       } else {
@@ -115,9 +120,9 @@ export function createRecordMapper(model: SchemaModel): CallbackRecordMapper {
   }
 
   return {
-    toRecord: (callback, envelope) => toAvroRecord(root, callback, envelope),
+    toRecord: (callback, envelope) => toAvroRecord(root, callback as Json, envelope),
     fromRecord: (r) => ({
-      callback: fromAvroRecord(root, r, true) as AfterSendMsgCallback,
+      callback: fromAvroRecord(root, r, true) as T,
       envelope: {
         SdkAppid: r.SdkAppid as string,
         OptPlatform: (r.OptPlatform as string | null) ?? null,

@@ -1,11 +1,11 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { invalid } from '../errors';
 import {
+  AFTER_SEND_MSG_RULES,
   ENVELOPE_FIELDS,
-  LENIENT_FIELDS,
-  RANGES,
   UNKNOWN_ELEMENT,
   type AfterSendMsgCallback,
+  type CallbackRules,
 } from './callback';
 import type { FieldModel, RecordModel, SchemaModel, ValueType } from './schema-model';
 
@@ -21,20 +21,24 @@ const JSON_TYPE = {
 };
 
 /** JSON Schema of the callback body, derived from the Avro schema model plus the domain's ranges. */
-export function callbackJsonSchema(model: SchemaModel): JsonSchema {
+export function callbackJsonSchema(
+  model: SchemaModel,
+  rules: CallbackRules = AFTER_SEND_MSG_RULES,
+): JsonSchema {
   const defs: Record<string, JsonSchema> = {};
-  for (const rec of model.records.values()) defs[rec.name] = recordSchema(rec, rec === model.root);
+  for (const rec of model.records.values())
+    defs[rec.name] = recordSchema(rec, rec === model.root, rules);
   return { $ref: `#/$defs/${model.root.name}`, $defs: defs };
 }
 
-function recordSchema(rec: RecordModel, isRoot: boolean): JsonSchema {
+function recordSchema(rec: RecordModel, isRoot: boolean, rules: CallbackRules): JsonSchema {
   const properties: Record<string, JsonSchema> = {};
   const required: string[] = [];
   const allOf: JsonSchema[] = [];
   for (const f of rec.fields) {
     if (isRoot && ENVELOPE_FIELDS.has(f.name)) continue;
     if (!f.optional) required.push(f.name);
-    if (isRoot && LENIENT_FIELDS.has(f.name)) continue; // no constraint: kept whatever it is
+    if (isRoot && rules.lenient.has(f.name)) continue; // no constraint: kept whatever it is
     if (f.type.kind === 'records') {
       // MsgContent: the element record named by the sibling MsgType; any JSON for unknown types
       for (const name of f.type.names.filter((n) => n !== UNKNOWN_ELEMENT)) {
@@ -45,24 +49,29 @@ function recordSchema(rec: RecordModel, isRoot: boolean): JsonSchema {
       }
       continue;
     }
-    properties[f.name] = valueSchema(f.type, rec, f);
+    properties[f.name] = valueSchema(f.type, rec, f, rules);
   }
   const schema: JsonSchema = { type: 'object', properties, required };
   if (allOf.length > 0) schema.allOf = allOf;
   return schema;
 }
 
-function valueSchema(t: ValueType, rec: RecordModel, f: FieldModel): JsonSchema {
+function valueSchema(
+  t: ValueType,
+  rec: RecordModel,
+  f: FieldModel,
+  rules: CallbackRules,
+): JsonSchema {
   switch (t.kind) {
     case 'long':
     case 'int':
-      return { type: 'integer', ...SAFE, ...RANGES[`${rec.name}.${f.name}`] };
+      return { type: 'integer', ...SAFE, ...rules.ranges[`${rec.name}.${f.name}`] };
     case 'string':
     case 'double':
     case 'boolean':
       return { type: JSON_TYPE[t.kind] };
     case 'array':
-      return { type: 'array', items: valueSchema(t.items, rec, f) };
+      return { type: 'array', items: valueSchema(t.items, rec, f, rules) };
     case 'record':
       return { $ref: `#/$defs/${t.name}` };
     case 'map':
@@ -74,14 +83,17 @@ function valueSchema(t: ValueType, rec: RecordModel, f: FieldModel): JsonSchema 
   }
 }
 
-export type CallbackValidator = (body: unknown) => AfterSendMsgCallback;
+export type CallbackValidator<T = AfterSendMsgCallback> = (body: unknown) => T;
 
 /** Compiles the validator once; the returned function throws a 400 BridgeError naming the field. */
-export function createCallbackValidator(model: SchemaModel): CallbackValidator {
-  const ajv = new Ajv({ allErrors: false, verbose: true, strict: true });
-  const validate: ValidateFunction = ajv.compile(callbackJsonSchema(model));
+export function createCallbackValidator<T = AfterSendMsgCallback>(
+  model: SchemaModel,
+  rules: CallbackRules = AFTER_SEND_MSG_RULES,
+): CallbackValidator<T> {
+  const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, allowUnionTypes: true });
+  const validate: ValidateFunction = ajv.compile(callbackJsonSchema(model, rules));
   return (body) => {
-    if (validate(body)) return body as AfterSendMsgCallback;
+    if (validate(body)) return body as T;
     const { message, field } = describeErrors(validate.errors ?? []);
     throw invalid(message, field);
   };

@@ -10,6 +10,7 @@ import { loadSchema } from '../../src/schemas';
 import { createRecordMapper } from '../../src/tencent/record';
 import { OK_REPLY } from '../../src/tencent/reply';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
+import { COMMAND_WORD } from '../../src/tencent/query';
 import { sign } from '../../src/tencent/signature';
 import { startTestBridge, type TestBridge } from '../support/bridge';
 import { QUERY, canonicalJson, loadFixtures } from '../support/fixtures';
@@ -654,6 +655,7 @@ const rawText = fc.oneof(
         'json',
         'JSON',
         'C2C.CallbackAfterSendMsg',
+        'Group.CallbackAfterSendMsg',
       ),
       { maxLength: 12 },
     )
@@ -792,7 +794,8 @@ function expectedForQuery(
   const ok =
     typeof sdkAppid === 'string' &&
     /^\d{1,20}$/.test(sdkAppid) &&
-    command === 'C2C.CallbackAfterSendMsg' &&
+    typeof command === 'string' &&
+    COMMAND_WORD.test(command) &&
     (contenttype === undefined ||
       (contenttype !== false && contenttype.toLowerCase() === 'json')) &&
     clientIp !== false &&
@@ -800,6 +803,8 @@ function expectedForQuery(
     once('RequestTime') !== false &&
     once('Sign') !== false;
   if (!ok) return { status: 400 };
+  // any other command word is taken (answered OK); this bridge routes only C2C, so it stores nothing
+  if (command !== 'C2C.CallbackAfterSendMsg') return { status: 200 };
   return {
     status: 200,
     envelope: { SdkAppid: sdkAppid, OptPlatform: platform ?? null, ClientIP: clientIp ?? null },

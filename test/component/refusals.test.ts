@@ -70,10 +70,10 @@ const cases: {
     info: 'no route for POST /webhook: callbacks go to POST /callback',
   },
   {
-    name: 'an unsupported CallbackCommand',
-    query: { CallbackCommand: 'Group.CallbackAfterSendMsg' },
+    name: 'a CallbackCommand that is no command word',
+    query: { CallbackCommand: 'C2C CallbackAfterSendMsg' },
     status: 400,
-    info: 'unsupported CallbackCommand "Group.CallbackAfterSendMsg": this endpoint takes C2C.CallbackAfterSendMsg',
+    info: 'query parameter CallbackCommand "C2C CallbackAfterSendMsg" is not a command word like C2C.CallbackAfterSendMsg',
   },
   {
     name: 'no SdkAppid',

@@ -1,18 +1,25 @@
 import { endOffsets } from '../../src/kafka/admin';
 import { readTopic } from '../../src/kafka/reader';
 import { DLQ_HEADERS, HEADER_COMMAND } from '../../src/record-headers';
-import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { deleteTopics } from '../../src/kafka/admin';
+import { postCallback, startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
 import { loadFixtures } from '../support/fixtures';
 
 /** Authentic callbacks that fail validation go raw to the DLQ with the reason; nothing else does. */
 let bridge: TestBridge;
 const fixture = loadFixtures().find((f) => f.name === 'location-face.json')!;
 
+const groupTopic = uniqueTopic('dlq-group');
+
 beforeAll(async () => {
-  bridge = await startTestBridge('dlq', { BODY_LIMIT_BYTES: '4096' });
+  bridge = await startTestBridge('dlq', {
+    BODY_LIMIT_BYTES: '4096',
+    COMMAND_ROUTES: `*=off,C2C.CallbackAfterSendMsg=on,Group.CallbackAfterSendMsg=${groupTopic}`,
+  });
 });
 afterAll(async () => {
   await bridge?.dispose();
+  if (bridge) await deleteTopics(bridge.kafka, [groupTopic]).catch(() => undefined);
 });
 
 test('an invalid callback is kept raw in the DLQ, with the reason and field, and the reply names it', async () => {
@@ -25,25 +32,30 @@ test('an invalid callback is kept raw in the DLQ, with the reason and field, and
     ErrorInfo: 'MsgBody[0].MsgContent.Latitude must be a number',
     ErrorCode: 1,
   });
-  const unsupported = await postCallback(bridge.callbackUrl, fixture.text, {
+  // a C2C body under the group command: authentic, known, but not a group message (no GroupId)
+  const notGroup = await postCallback(bridge.callbackUrl, fixture.text, {
     query: { CallbackCommand: 'Group.CallbackAfterSendMsg' },
   });
-  expect(unsupported.status).toBe(400);
+  expect(notGroup.status).toBe(400);
+  expect(((await notGroup.json()) as { ErrorInfo: string }).ErrorInfo).toBe('GroupId is required');
 
   const [first, second, ...rest] = await readTopic(bridge.kafka, bridge.dlqTopic, { atLeast: 2 });
   expect(rest).toHaveLength(0);
   const records = [first!, second!].sort((a, b) => a.timestamp - b.timestamp);
-  const bad = records.find((r) => r.headers[DLQ_HEADERS.reason] === 'invalid')!;
+  const bad = records.find((r) => r.headers[HEADER_COMMAND] === 'C2C.CallbackAfterSendMsg')!;
   expect(bad.value!.toString('utf8')).toBe(raw);
   expect(bad.key!.toString('utf8')).toBe('carol');
   expect(bad.headers[DLQ_HEADERS.field]).toBe('MsgBody[0].MsgContent.Latitude');
   expect(bad.headers[DLQ_HEADERS.error]).toBe('MsgBody[0].MsgContent.Latitude must be a number');
   expect(bad.headers[DLQ_HEADERS.query]).toContain('OptPlatform=Android');
   expect(Number(bad.headers[DLQ_HEADERS.receivedAt])).toBeGreaterThan(Date.now() - 60000);
-  expect(bad.headers[HEADER_COMMAND]).toBeUndefined();
+  expect(bad.headers[DLQ_HEADERS.reason]).toBe('invalid');
 
-  const group = records.find((r) => r.headers[DLQ_HEADERS.reason] === 'unsupported_command')!;
+  // the command is a header of every dead letter (one DLQ for every command)
+  const group = records.find((r) => r.headers[HEADER_COMMAND] === 'Group.CallbackAfterSendMsg')!;
   expect(group.value!.toString('utf8')).toBe(fixture.text);
+  expect(group.headers[DLQ_HEADERS.reason]).toBe('invalid');
+  expect(group.headers[DLQ_HEADERS.field]).toBe('GroupId');
   expect(group.headers[DLQ_HEADERS.query]).toContain('CallbackCommand=Group.CallbackAfterSendMsg');
 });
 

@@ -8,6 +8,7 @@ import { deleteTopics } from '../../src/kafka/admin';
 import { startBridge, type RunningBridge } from '../../src/main';
 import { createLogger, routeProcessWarnings } from '../../src/observability/logger';
 import { QUERY } from './fixtures';
+import { ONLY_C2C_ROUTED } from './process';
 import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
 
 export const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -30,6 +31,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     KAFKA_TOPIC_REPLICATION_FACTOR: '1',
     LOG_LEVEL: 'silent',
     SHUTDOWN_DELAY_MS: '0',
+    ...ONLY_C2C_ROUTED,
     ...overrides,
   });
 }

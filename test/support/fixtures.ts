@@ -36,3 +36,40 @@ export const QUERY = {
   ClientIP: '203.0.113.7',
   OptPlatform: 'iOS',
 };
+
+/** Bodies of every catalogued command: test/fixtures/commands/<Command>/<case>.json. */
+export const COMMAND_FIXTURES_DIR = join(__dirname, '..', 'fixtures', 'commands');
+
+export interface CommandFixture extends Fixture {
+  command: string;
+  /** The query Tencent sends with it (a sidecar `<case>.query.json` overrides; null: absent). */
+  query: Record<string, string | undefined>;
+}
+
+export function loadCommandFixtures(): CommandFixture[] {
+  const out: CommandFixture[] = [];
+  const commands = readdirSync(COMMAND_FIXTURES_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+  for (const command of commands) {
+    const dir = join(COMMAND_FIXTURES_DIR, command);
+    for (const name of readdirSync(dir).sort()) {
+      if (!name.endsWith('.json') || name.endsWith('.query.json')) continue;
+      const text = readFileSync(join(dir, name), 'utf8');
+      const query: Record<string, string | undefined> = { ...QUERY, CallbackCommand: command };
+      const sidecar = join(dir, name.replace(/\.json$/, '.query.json'));
+      try {
+        const overrides = JSON.parse(readFileSync(sidecar, 'utf8')) as Record<
+          string,
+          string | null
+        >;
+        for (const [k, v] of Object.entries(overrides)) query[k] = v ?? undefined;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      out.push({ command, name, text, json: JSON.parse(text) as Record<string, unknown>, query });
+    }
+  }
+  return out;
+}

@@ -117,6 +117,16 @@ export interface BridgeProcess {
 
 const running = new Set<BridgeProcess>();
 
+/**
+ * The tests' default routing: only C2C.CallbackAfterSendMsg stored (on the test's unique topic),
+ * so that a bridge does not create the catalogue's ~60 topics and subjects; the catalogue tests
+ * route every command (test/integration/catalogue.test.ts).
+ */
+export const ONLY_C2C_ROUTED = {
+  COMMAND_ROUTES: '*=off,C2C.CallbackAfterSendMsg=on',
+  KAFKA_OTHER_CALLBACKS_TOPIC: 'off',
+};
+
 export function bridgeEnv(setup: BridgeSetup): Record<string, string> {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -133,6 +143,7 @@ export function bridgeEnv(setup: BridgeSetup): Record<string, string> {
     KAFKA_TOPIC_PARTITIONS: '6',
     KAFKA_TOPIC_REPLICATION_FACTOR: '1',
     SPOOL_DIR: setup.spoolDir,
+    ...ONLY_C2C_ROUTED,
     TENCENT_SDKAPPIDS: SDKAPPID,
     TENCENT_CALLBACK_TOKEN: CALLBACK_TOKEN,
     LOG_LEVEL: 'info',
