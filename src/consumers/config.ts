@@ -12,6 +12,7 @@ import {
   type ConfigOf,
   type VarSpec,
 } from '../config';
+import { GROUP_MESSAGES_TOPIC } from './group';
 
 /**
  * The consumers' configuration: the same typed-spec mechanism as the bridge's (one zod schema per
@@ -26,7 +27,7 @@ export function runnerSpec(d: { group: string; adminPort: number }) {
     KAFKA_TOPIC: {
       schema: topicName,
       default: 'c2c.after-send-msg',
-      doc: "Topic consumed (the bridge's).",
+      doc: "Topic of C2C messages consumed (the bridge's).",
     },
     KAFKA_CLIENT_ID: {
       schema: z.string().min(1),
@@ -51,7 +52,7 @@ export function runnerSpec(d: { group: string; adminPort: number }) {
     DEDUPE_MAX_KEYS: {
       schema: int(0, 10_000_000),
       default: '100000',
-      doc: 'How many recent `MsgKey`s are remembered to skip duplicates (the bridge delivers at least once); 0 turns it off.',
+      doc: 'How many recent message keys (`MsgKey`; group messages: `GroupId`, `TopicId`, `MsgSeq`) each input remembers to skip duplicates (the bridge delivers at least once); 0 turns it off.',
     },
     KAFKA_CREATE_TOPICS: {
       schema: bool,
@@ -83,22 +84,52 @@ export function runnerSpec(d: { group: string; adminPort: number }) {
   } satisfies Record<string, VarSpec>;
 }
 
+/**
+ * The group-message input (`Group.CallbackAfterSendMsg`) of a consumer that also reads C2C
+ * messages: its own topic and consumer group (so its own offsets), read beside `KAFKA_TOPIC`.
+ */
+export function groupInputSpec(d: { group: string }) {
+  return {
+    GROUP_KAFKA_TOPIC: {
+      schema: optionalString.pipe(topicName.optional()),
+      default: GROUP_MESSAGES_TOPIC,
+      doc: "Topic of group messages consumed (the bridge's `Group.CallbackAfterSendMsg`, keyed by `GroupId`); empty: group messages are not read.",
+    },
+    GROUP_CONSUMER_GROUP_ID: {
+      schema: z.string().min(1),
+      default: d.group,
+      doc: 'Consumer group of the group-message input (its own offsets; not `CONSUMER_GROUP_ID`).',
+    },
+  } satisfies Record<string, VarSpec>;
+}
+
 export const analyticsSpec = {
   ...runnerSpec({ group: 'c2c-analytics', adminPort: 9465 }),
+  ...groupInputSpec({ group: 'group-analytics' }),
   ANALYTICS_TOPIC: {
     schema: topicName,
     default: 'c2c.analytics.minutely',
     doc: 'Where each closed window is published (Avro, keyed by window start).',
   },
+  ANALYTICS_GROUP_TOPIC: {
+    schema: topicName,
+    default: 'group.analytics.minutely',
+    doc: 'Where each closed window of group messages is published (Avro, keyed by window start).',
+  },
   ANALYTICS_STATE_TOPIC: {
     schema: topicName,
     default: 'c2c-analytics.state',
-    doc: 'Compacted topic holding the open windows, written in the same transaction as the output and the offsets.',
+    doc: "Compacted topic holding the open windows, written in the same transaction as the output and the offsets (one record key per input: its consumer group's id).",
   },
   ANALYTICS_TRANSACTIONAL_ID: {
     schema: z.string().min(1),
     default: 'c2c-analytics',
     doc: 'Kafka transactional id; a second instance with the same id fences the first (run one replica).',
+  },
+  ANALYTICS_GROUP_TRANSACTIONAL_ID: {
+    schema: z.string().min(1),
+    default: 'group-analytics',
+    doc: 'Kafka transactional id of the group-message input (its own transactions, same fencing).',
   },
   ANALYTICS_WINDOW_SECONDS: {
     schema: int(1, 86400),
@@ -124,6 +155,7 @@ export const analyticsSpec = {
 
 export const moderationSpec = {
   ...runnerSpec({ group: 'c2c-moderation', adminPort: 9466 }),
+  ...groupInputSpec({ group: 'group-moderation' }),
   MODERATION_RULES_FILE: {
     schema: z.string().min(1),
     default: 'config/moderation-rules.example.yaml',
@@ -134,10 +166,15 @@ export const moderationSpec = {
     default: 'c2c.moderation.verdicts',
     doc: 'Where each match is published (Avro, keyed by `From_Account`).',
   },
+  MODERATION_GROUP_VERDICTS_TOPIC: {
+    schema: topicName,
+    default: 'group.moderation.verdicts',
+    doc: 'Where each match in a group message is published (Avro, keyed by `GroupId`).',
+  },
   MODERATION_RECALL_ENABLED: {
     schema: bool,
     default: 'false',
-    doc: "Recall messages that match a `recall` rule through Tencent's REST API (`admin_msgwithdraw`).",
+    doc: "Recall messages that match a `recall` rule through Tencent's REST API (`admin_msgwithdraw` for C2C messages, `group_msg_recall` for group messages).",
   },
   TENCENT_SDKAPPID: {
     schema: optionalString.pipe(z.string().regex(/^\d+$/, 'must be numeric').optional()),
@@ -163,12 +200,12 @@ export const moderationSpec = {
   RECALL_RATE_PER_SECOND: {
     schema: int(1, 199),
     default: '100',
-    doc: "Most recall calls a second (Tencent allows 200; keep headroom for the app's other admin calls).",
+    doc: "Most recall calls a second, C2C and group recalls together (Tencent allows 200 per API; keep headroom for the app's other admin calls).",
   },
   RECALL_MAX_ATTEMPTS: {
     schema: int(1, 20),
     default: '5',
-    doc: 'Attempts per recall; error 91000, HTTP 5xx and network errors are retried with exponential backoff.',
+    doc: 'Attempts per recall; error 91000 (and 10002, 10006 for group recalls), HTTP 5xx and network errors are retried with exponential backoff.',
   },
   RECALL_TIMEOUT_MS: {
     schema: int(100, 60_000),
@@ -186,13 +223,59 @@ export type RunnerConfig = ConfigOf<ReturnType<typeof runnerSpec>>;
 export type AnalyticsConfig = ConfigOf<typeof analyticsSpec>;
 export type ModerationConfig = ConfigOf<typeof moderationSpec>;
 
+export type GroupInputConfig = ConfigOf<ReturnType<typeof groupInputSpec>>;
+
+/** Names that the group-message input must not share with the C2C one. */
+function groupInputChecks(
+  c: RunnerConfig & GroupInputConfig,
+  distinct: [string, string, string, string][] = [],
+): string[] {
+  const problems: string[] = [];
+  if (c.GROUP_KAFKA_TOPIC === undefined) return problems;
+  const pairs: [string, string, string, string][] = [
+    ['GROUP_KAFKA_TOPIC', c.GROUP_KAFKA_TOPIC, 'KAFKA_TOPIC', c.KAFKA_TOPIC],
+    [
+      'GROUP_CONSUMER_GROUP_ID',
+      c.GROUP_CONSUMER_GROUP_ID,
+      'CONSUMER_GROUP_ID',
+      c.CONSUMER_GROUP_ID,
+    ],
+    ...distinct,
+  ];
+  for (const [a, va, b, vb] of pairs) {
+    if (va === vb) problems.push(`${a} must differ from ${b} (both are ${va})`);
+  }
+  return problems;
+}
+
 export function loadAnalyticsConfig(env: Record<string, string | undefined>): AnalyticsConfig {
-  return loadSpec(analyticsSpec, env, connectionChecks);
+  return loadSpec(analyticsSpec, env, (c) => [
+    ...connectionChecks(c),
+    ...groupInputChecks(c, [
+      ['ANALYTICS_GROUP_TOPIC', c.ANALYTICS_GROUP_TOPIC, 'ANALYTICS_TOPIC', c.ANALYTICS_TOPIC],
+      [
+        'ANALYTICS_GROUP_TRANSACTIONAL_ID',
+        c.ANALYTICS_GROUP_TRANSACTIONAL_ID,
+        'ANALYTICS_TRANSACTIONAL_ID',
+        c.ANALYTICS_TRANSACTIONAL_ID,
+      ],
+    ]),
+  ]);
 }
 
 export function loadModerationConfig(env: Record<string, string | undefined>): ModerationConfig {
   return loadSpec(moderationSpec, env, (c) => {
-    const problems = connectionChecks(c);
+    const problems = [
+      ...connectionChecks(c),
+      ...groupInputChecks(c, [
+        [
+          'MODERATION_GROUP_VERDICTS_TOPIC',
+          c.MODERATION_GROUP_VERDICTS_TOPIC,
+          'MODERATION_VERDICTS_TOPIC',
+          c.MODERATION_VERDICTS_TOPIC,
+        ],
+      ]),
+    ];
     if (c.MODERATION_RECALL_ENABLED && (!c.TENCENT_SDKAPPID || !c.TENCENT_SECRET_KEY)) {
       problems.push('MODERATION_RECALL_ENABLED=true needs TENCENT_SDKAPPID and TENCENT_SECRET_KEY');
     }

@@ -9,10 +9,12 @@ import { RecentKeys } from './dedupe';
 import type { RunnerMetrics } from './metrics';
 
 /**
- * The consumer runner shared by every consumer of `c2c.after-send-msg`: it decodes each record
- * through the schema registry (by the id in the record) back into Tencent's callback JSON, skips
- * recent duplicates by `MsgKey`, hands the callback to the consumer's logic, produces what that
- * returns, and commits offsets only after the work is durable. A record that cannot be decoded
+ * The consumer runner shared by every consumer of the bridge's topics (`c2c.after-send-msg`,
+ * `group.after-send-msg`, ...): one runner reads one topic. It decodes each record through the
+ * schema registry (by the id in the record) back into Tencent's callback JSON, skips recent
+ * duplicates by the message's key (`MsgKey` for C2C messages, see `dedupeKey`), hands the callback
+ * to the consumer's logic, produces what that returns, and commits offsets only after the work is
+ * durable. A record that cannot be decoded
  * (or whose processing throws) goes, raw, to the consumer's dead-letter topic instead of stopping
  * the consumer.
  *
@@ -25,16 +27,17 @@ import type { RunnerMetrics } from './metrics';
  *   double-counts anything.
  */
 
-export interface DecodedMessage {
-  callback: AfterSendMsgCallback;
+/** `C`: the callback type of the topic read (C2C messages by default). */
+export interface DecodedMessage<C = AfterSendMsgCallback> {
+  callback: C;
   envelope: Envelope;
   schemaId: number;
   input: InputRecord;
 }
 
-export interface ConsumerLogic {
+export interface ConsumerLogic<C = AfterSendMsgCallback> {
   /** The records one callback leads to (may be none). Throwing dead-letters the record. */
-  handle(msg: DecodedMessage): Promise<OutputRecord[]> | OutputRecord[];
+  handle(msg: DecodedMessage<C>): Promise<OutputRecord[]> | OutputRecord[];
   /** Exactly-once only: records ready at commit time (closed windows). */
   flush?(nowMs: number): OutputRecord[];
   /** Exactly-once only: called when the input has been idle for idleMs. */
@@ -54,14 +57,19 @@ export interface ExactlyOnce {
   loadState(seq: number): Promise<Buffer>;
 }
 
-export interface RunnerOptions {
+export interface RunnerOptions<C = AfterSendMsgCallback> {
   name: string;
   consumer: GroupConsumer;
   registry: Registry;
-  mapper: CallbackRecordMapper;
+  mapper: CallbackRecordMapper<C>;
   /** The schema the consumer was built for; records written with another are resolved to it. */
   readerType: avro.Type;
-  logic: ConsumerLogic;
+  logic: ConsumerLogic<C>;
+  /**
+   * The key duplicates are recognised by (undefined: the record is never skipped as a duplicate).
+   * Default: the C2C `MsgKey`.
+   */
+  dedupeKey?: (callback: C) => string | undefined;
   dlqTopic: string;
   dedupeMaxKeys: number;
   exactlyOnce?: ExactlyOnce;
@@ -94,8 +102,15 @@ class PoisonError extends Error {
   }
 }
 
-export class ConsumerRunner {
+/** The C2C message key (`MsgKey`), the default dedupe key. */
+function msgKeyOf(callback: unknown): string | undefined {
+  const key = (callback as Partial<AfterSendMsgCallback>).MsgKey;
+  return typeof key === 'string' ? key : undefined;
+}
+
+export class ConsumerRunner<C = AfterSendMsgCallback> {
   private readonly dedupe: RecentKeys;
+  private readonly dedupeKey: (callback: C) => string | undefined;
   private readonly clock: () => number;
   /** Next offset to read per partition, as of the work done (committed or not). */
   private positions = new Map<number, bigint>();
@@ -114,8 +129,9 @@ export class ConsumerRunner {
   private _stopping = false;
   private crashed: string | undefined;
 
-  constructor(private readonly o: RunnerOptions) {
+  constructor(private readonly o: RunnerOptions<C>) {
     this.dedupe = new RecentKeys(o.dedupeMaxKeys);
+    this.dedupeKey = o.dedupeKey ?? msgKeyOf;
     this.clock = o.clock ?? Date.now;
   }
 
@@ -243,8 +259,8 @@ export class ConsumerRunner {
     const { name, metrics } = this.o;
     try {
       const msg = await this.decode(input);
-      const key = msg.callback.MsgKey;
-      if (this.dedupe.has(key) || batchKeys.has(key)) {
+      const key = this.dedupeKey(msg.callback);
+      if (key !== undefined && (this.dedupe.has(key) || batchKeys.has(key))) {
         metrics.records.inc({ consumer: name, outcome: 'duplicate' });
         return { outputs: [] };
       }
@@ -267,7 +283,7 @@ export class ConsumerRunner {
     }
   }
 
-  private async decode(input: InputRecord): Promise<DecodedMessage> {
+  private async decode(input: InputRecord): Promise<DecodedMessage<C>> {
     if (input.value === null)
       throw new PoisonError('undecodable', new Error('the record has no value'));
     let decoded: { schemaId: number; record: unknown };

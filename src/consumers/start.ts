@@ -12,11 +12,14 @@ import { Registry } from '../kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from '../observability/logger';
 import { createMetricsRegistry } from '../observability/metrics';
 import { loadConfigOrExit, stopOnSignals } from '../process';
+import { rulesOf } from '../catalogue/records';
+import { catalogueEntry } from '../catalogue/catalogue';
 import { loadSchema, type AvroSchemaJson } from '../schemas';
-import { createRecordMapper } from '../tencent/record';
+import type { AfterSendMsgCallback } from '../tencent/callback';
+import { createRecordMapper, type CallbackRecordMapper } from '../tencent/record';
 import { buildSchemaModel } from '../tencent/schema-model';
 import type { RunnerConfig } from './config';
-import { createRunnerMetrics, initialiseRunnerSeries } from './metrics';
+import { createRunnerMetrics, initialiseRunnerSeries, type RunnerMetrics } from './metrics';
 import { ConsumerRunner, STATE_SEQ_HEADER, type ConsumerLogic } from './runner';
 
 /**
@@ -27,29 +30,70 @@ import { ConsumerRunner, STATE_SEQ_HEADER, type ConsumerLogic } from './runner';
 export interface ConsumerDefinition {
   /** Short name: the `consumer` label of the metrics and the logger's name. */
   name: string;
-  /** Avro schemas of the outputs, registered under `<topic>-value` (BACKWARD). */
+  /** Avro schemas of the outputs (of every input), registered under `<topic>-value` (BACKWARD). */
   outputs: { topic: string; schema: AvroSchemaJson }[];
   /** Other topics to create (state topics), besides the outputs' and the dead-letter topic. */
   extraTopics?: TopicSpec[];
-  exactlyOnce?: {
-    transactionalId: string;
-    stateTopic: string;
-    commitIntervalMs: number;
-    idleMs: number;
-  };
+  exactlyOnce?: ExactlyOnceDefinition;
   /** The consumer's logic, given an encoder per output topic and the metrics registry. */
-  createLogic(deps: {
-    encoders: Map<string, RecordEncoder>;
-    metricsRegistry: MetricsRegistry;
-    logger: Logger;
-  }): ConsumerLogic;
+  createLogic(deps: LogicDeps): ConsumerLogic;
+  /**
+   * Topics read besides `KAFKA_TOPIC` (C2C messages), e.g. the bridge's `group.after-send-msg`:
+   * each by its own consumer group member and runner, so each has its own offsets, its own
+   * dead-letter accounting (same `CONSUMER_DLQ_TOPIC`) and, exactly once, its own transactions
+   * and state. A failure of one input (poison records, a crash) never holds up another.
+   */
+  inputs?: InputDefinition[];
+}
+
+export interface ExactlyOnceDefinition {
+  transactionalId: string;
+  stateTopic: string;
+  commitIntervalMs: number;
+  idleMs: number;
+}
+
+export interface LogicDeps {
+  encoders: Map<string, RecordEncoder>;
+  metricsRegistry: MetricsRegistry;
+  logger: Logger;
+}
+
+/**
+ * A further input of a consumer: a topic of one catalogued command whose records have a typed
+ * schema (decoded with that schema and the command's rules, as the bridge wrote them).
+ * `C` is the callback type of the command (its JSON as Tencent sends it).
+ */
+export interface InputDefinition<C = never> {
+  /** The runner's name: `consumer` label of its metrics and of its dead letters, e.g. `analytics-group`. */
+  name: string;
+  topic: string;
+  /** Its own consumer group (offsets; for exactly once, the key of its state record). */
+  groupId: string;
+  /** The catalogued command whose typed schema the topic's records are written with. */
+  command: string;
+  /** The key duplicates are recognised by (undefined: never skipped as a duplicate). */
+  dedupeKey(callback: C): string | undefined;
+  exactlyOnce?: ExactlyOnceDefinition;
+  createLogic(deps: LogicDeps): ConsumerLogic<C>;
+}
+
+/**
+ * An input of any callback type, for `ConsumerDefinition.inputs` (the runner hands each input's
+ * logic what that input's own mapper decoded).
+ */
+export function input<C>(def: InputDefinition<C>): InputDefinition {
+  return def as unknown as InputDefinition;
 }
 
 export interface RunningConsumer {
   adminUrl: string;
   metricsRegistry: MetricsRegistry;
+  /** The runner of `KAFKA_TOPIC`. */
   runner: ConsumerRunner;
-  /** Finishes the batch, commits, leaves the group, closes the admin server. */
+  /** The runners of the further inputs, by input name. */
+  inputs: Map<string, ConsumerRunner<unknown>>;
+  /** Finishes the batches, commits, leaves the groups, closes the admin server. */
   stop(): Promise<void>;
 }
 
@@ -78,82 +122,165 @@ export async function startConsumer(
     logger.info({ subject: `${o.topic}-value`, schemaId: id }, 'output schema registered');
   }
 
+  const logicDeps: LogicDeps = { encoders, metricsRegistry, logger };
+  const base = { kafka, config, registry, metrics, onFatal };
   const schema = loadSchema();
-  const consumer = new GroupConsumer({
-    kafka,
-    groupId: config.CONSUMER_GROUP_ID,
-    topic: config.KAFKA_TOPIC,
-    fromBeginning: config.CONSUMER_FROM_BEGINNING,
-    ...(def.exactlyOnce ? { transactionalId: def.exactlyOnce.transactionalId } : {}),
-    events: {
-      joined: (partitions) => runner.joined(partitions),
-      crashed: (err, restarting) => runner.crashedWith(err, restarting),
-      lag: (partition, records) =>
-        metrics.lag.set({ consumer: def.name, partition: String(partition) }, records),
-    },
-  });
-  const eo = def.exactlyOnce;
-  const runner: ConsumerRunner = new ConsumerRunner({
-    name: def.name,
-    consumer,
-    registry,
-    mapper: createRecordMapper(buildSchemaModel(schema)),
-    readerType: avroType(schema),
-    logic: def.createLogic({ encoders, metricsRegistry, logger }),
-    dlqTopic: config.CONSUMER_DLQ_TOPIC,
-    dedupeMaxKeys: config.DEDUPE_MAX_KEYS,
-    metrics,
+  const primary = buildRunner<AfterSendMsgCallback>({
+    ...base,
     logger,
-    onFatal,
-    ...(eo
-      ? {
-          exactlyOnce: {
-            stateTopic: eo.stateTopic,
-            stateKey: config.CONSUMER_GROUP_ID,
-            commitIntervalMs: eo.commitIntervalMs,
-            idleMs: eo.idleMs,
-            loadState: (seq) => loadState(kafka, eo.stateTopic, config.CONSUMER_GROUP_ID, seq),
-          },
-        }
-      : {}),
+    name: def.name,
+    topic: config.KAFKA_TOPIC,
+    groupId: config.CONSUMER_GROUP_ID,
+    schema,
+    mapper: createRecordMapper(buildSchemaModel(schema)),
+    logic: def.createLogic(logicDeps),
+    ...(def.exactlyOnce ? { exactlyOnce: def.exactlyOnce } : {}),
   });
+  const more = (def.inputs ?? []).map((i) => {
+    initialiseRunnerSeries(metrics, i.name);
+    const entry = catalogueEntry(i.command);
+    if (entry?.schema === undefined) throw new Error(`${i.command} has no typed schema`);
+    const inputSchema = loadSchema(entry.schema);
+    const model = buildSchemaModel(inputSchema);
+    return buildRunner<unknown>({
+      ...base,
+      logger: logger.child({ input: i.name }),
+      name: i.name,
+      topic: i.topic,
+      groupId: i.groupId,
+      schema: inputSchema,
+      mapper: createRecordMapper<unknown>(model, rulesOf(entry, model)),
+      logic: i.createLogic(logicDeps) as ConsumerLogic<unknown>,
+      dedupeKey: i.dedupeKey as (callback: unknown) => string | undefined,
+      ...(i.exactlyOnce ? { exactlyOnce: i.exactlyOnce } : {}),
+    });
+  });
+  const all: Built[] = [primary, ...more];
 
   const admin = await listen(
     createAdminApp({
       registry: metricsRegistry,
-      collectors: [
-        () => metrics.ready.set({ consumer: def.name }, runner.problem() === undefined ? 1 : 0),
-      ],
-      readiness: [{ name: 'consumer', check: () => runner.problem() }],
+      collectors: all.map(
+        (r) => () =>
+          metrics.ready.set({ consumer: r.name }, r.runner.problem() === undefined ? 1 : 0),
+      ),
+      // the first input's check keeps its name; further inputs are named after their runner
+      readiness: all.map((r, i) => ({
+        name: i === 0 ? 'consumer' : r.name,
+        check: () => r.runner.problem(),
+      })),
       onReadinessChange: (ready, checks) =>
         logger.info({ ready, checks }, ready ? 'ready' : 'not ready'),
     }),
     config.ADMIN_PORT,
     config.ADMIN_HOST,
   );
+  const started: Built[] = [];
   try {
-    await consumer.connect();
-    await runner.start();
+    for (const r of all) {
+      started.push(r);
+      await r.consumer.connect();
+      await r.runner.start();
+    }
   } catch (err) {
-    await consumer.disconnect().catch(() => undefined);
+    // what started stops as on SIGTERM; what did not start only disconnects
+    await Promise.all(
+      started.map((r) =>
+        r.runner
+          .stop()
+          .catch(() => r.consumer.disconnect())
+          .catch(() => undefined),
+      ),
+    );
     await close(admin);
     throw err;
   }
   const adminPort = (admin.address() as AddressInfo).port;
-  logger.info(
-    { adminPort, topic: config.KAFKA_TOPIC, group: config.CONSUMER_GROUP_ID },
-    'consuming',
-  );
+  for (const r of all) {
+    logger.info({ adminPort, consumer: r.name, topic: r.topic, group: r.groupId }, 'consuming');
+  }
   return {
     adminUrl: `http://127.0.0.1:${adminPort}`,
     metricsRegistry,
-    runner,
+    runner: primary.runner,
+    inputs: new Map(more.map((r) => [r.name, r.runner])),
     async stop() {
-      await runner.stop();
+      // every input finishes its batch and commits, even when another one fails to
+      const results = await Promise.allSettled(all.map((r) => r.runner.stop()));
       await close(admin);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
       logger.info('consumer stopped');
     },
   };
+}
+
+interface Built<R = Pick<ConsumerRunner<never>, 'start' | 'stop' | 'problem'>> {
+  name: string;
+  topic: string;
+  groupId: string;
+  consumer: GroupConsumer;
+  runner: R;
+}
+
+/** One input: its group member (and producer) and its runner. */
+function buildRunner<C>(o: {
+  kafka: Kafka;
+  config: RunnerConfig;
+  registry: Registry;
+  metrics: RunnerMetrics;
+  logger: Logger;
+  onFatal: (err: Error) => void;
+  name: string;
+  topic: string;
+  groupId: string;
+  schema: AvroSchemaJson;
+  mapper: CallbackRecordMapper<C>;
+  logic: ConsumerLogic<C>;
+  dedupeKey?: (callback: C) => string | undefined;
+  exactlyOnce?: ExactlyOnceDefinition;
+}): Built<ConsumerRunner<C>> {
+  const { kafka, config, metrics, name, groupId } = o;
+  const eo = o.exactlyOnce;
+  const consumer = new GroupConsumer({
+    kafka,
+    groupId,
+    topic: o.topic,
+    fromBeginning: config.CONSUMER_FROM_BEGINNING,
+    ...(eo ? { transactionalId: eo.transactionalId } : {}),
+    events: {
+      joined: (partitions) => runner.joined(partitions),
+      crashed: (err, restarting) => runner.crashedWith(err, restarting),
+      lag: (partition, records) =>
+        metrics.lag.set({ consumer: name, partition: String(partition) }, records),
+    },
+  });
+  const runner: ConsumerRunner<C> = new ConsumerRunner<C>({
+    name,
+    consumer,
+    registry: o.registry,
+    mapper: o.mapper,
+    readerType: avroType(o.schema),
+    logic: o.logic,
+    ...(o.dedupeKey ? { dedupeKey: o.dedupeKey } : {}),
+    dlqTopic: config.CONSUMER_DLQ_TOPIC,
+    dedupeMaxKeys: config.DEDUPE_MAX_KEYS,
+    metrics,
+    logger: o.logger,
+    onFatal: o.onFatal,
+    ...(eo
+      ? {
+          exactlyOnce: {
+            stateTopic: eo.stateTopic,
+            stateKey: groupId,
+            commitIntervalMs: eo.commitIntervalMs,
+            idleMs: eo.idleMs,
+            loadState: (seq) => loadState(kafka, eo.stateTopic, groupId, seq),
+          },
+        }
+      : {}),
+  });
+  return { name, topic: o.topic, groupId, consumer, runner };
 }
 
 async function createTopics(

@@ -20,7 +20,10 @@ export interface TestConsumer extends RunningConsumer {
   dispose(): Promise<void>;
 }
 
-/** Environment of a consumer reading `input`, with its own group and output topics. */
+/**
+ * Environment of a consumer reading `input`, with its own group and output topics. Group messages
+ * are not read unless `GROUP_KAFKA_TOPIC` is given (then with their own group and outputs too).
+ */
 export function consumerEnv(
   kind: 'analytics' | 'moderation',
   input: string,
@@ -32,6 +35,8 @@ export function consumerEnv(
     SCHEMA_REGISTRY_URL,
     KAFKA_TOPIC: input,
     CONSUMER_GROUP_ID: `${id}.${randomUUID().slice(0, 8)}`,
+    GROUP_KAFKA_TOPIC: '',
+    GROUP_CONSUMER_GROUP_ID: `${id}.group.${randomUUID().slice(0, 8)}`,
     CONSUMER_DLQ_TOPIC: `${id}.dlq`,
     ADMIN_HOST: '127.0.0.1',
     ADMIN_PORT: '0',
@@ -44,8 +49,13 @@ export function consumerEnv(
           ANALYTICS_STATE_TOPIC: `${id}.state`,
           ANALYTICS_TRANSACTIONAL_ID: `${id}.tx`,
           ANALYTICS_COMMIT_INTERVAL_MS: '200',
+          ANALYTICS_GROUP_TOPIC: `${id}.group-minutely`,
+          ANALYTICS_GROUP_TRANSACTIONAL_ID: `${id}.group-tx`,
         }
-      : { MODERATION_VERDICTS_TOPIC: `${id}.verdicts` }),
+      : {
+          MODERATION_VERDICTS_TOPIC: `${id}.verdicts`,
+          MODERATION_GROUP_VERDICTS_TOPIC: `${id}.group-verdicts`,
+        }),
     ...overrides,
   };
 }

@@ -4,17 +4,35 @@ import type { AddressInfo } from 'node:net';
 import { inflateSync } from 'node:zlib';
 
 /**
- * A local stand-in for Tencent's REST API `v4/openim/admin_msgwithdraw` (reference file §5). It
- * checks every request as strictly as the doc allows and verifies the UserSig on its own (not
- * with tls-sig-api-v2): Tencent's base64 variant undone, zlib inflated, JSON, then TLS.sig =
+ * A local stand-in for Tencent's REST APIs `v4/openim/admin_msgwithdraw` (reference file §5) and
+ * `v4/group_open_http_svc/group_msg_recall` ("Recalling Group Messages", 1047/34965). It checks
+ * every request as strictly as the docs allow and verifies the UserSig on its own (not with
+ * tls-sig-api-v2): Tencent's base64 variant undone, zlib inflated, JSON, then TLS.sig =
  * base64(HMAC-SHA256(secret, "TLS.identifier:..\nTLS.sdkappid:..\nTLS.time:..\nTLS.expire:..\n"))
  * and not expired. A request failing a check gets a Tencent-shaped FAIL (HTTP 200, a 60002 /
- * 7000x / 900xx ErrorCode) and is recorded with the reason. Good requests get the next step of
- * the MsgKey's script (an ErrorCode, an HTTP status, or a delayed answer); the last step repeats;
- * an unscripted MsgKey gets ErrorCode 0.
+ * 7000x / 900xx / 10004 ErrorCode) and is recorded with the reason.
+ *
+ * Good requests get the next step of their script (the last step repeats):
+ * - admin_msgwithdraw, scripted by MsgKey: an ErrorCode, an HTTP status, or a delayed answer;
+ *   unscripted: ErrorCode 0.
+ * - group_msg_recall, scripted by `groupScriptKey(GroupId, MsgSeq)` of the first MsgSeq: a number
+ *   is that message's RetCode in `RecallRetList` under a top-level OK (as in Tencent's sample,
+ *   where one MsgSeq fails beside a recalled one); `{ errorCode }` a top-level FAIL without
+ *   `RecallRetList`; an HTTP status or a delayed answer as above; unscripted: every MsgSeq
+ *   RetCode 0. The body must be `{GroupId, MsgSeqList: [{MsgSeq}] (1 to 10, unsigned 32-bit),
+ *   TopicId?, Reason?}`; a TopicId must name a topic of that group (`<GroupId>@TOPIC#...`, the
+ *   form of Tencent's topic ids).
  */
 
-export type ScriptStep = number | { httpStatus: number } | { delayMs: number; code: number };
+export type ScriptStep =
+  number | { httpStatus: number } | { delayMs: number; code: number } | { errorCode: number };
+
+/** What a group_msg_recall request asked for (when it passed the checks). */
+export interface GroupRecallRequest {
+  GroupId: string;
+  MsgSeq: number[];
+  TopicId: string | null;
+}
 
 export interface FakeTencentCall {
   /** performance.now() when the request arrived. */
@@ -24,6 +42,8 @@ export interface FakeTencentCall {
   query: Record<string, string[]>;
   body: unknown;
   msgKey: string | null;
+  /** For group_msg_recall: what it asked to recall. */
+  group: GroupRecallRequest | null;
   /** Why the request was refused, or null when it passed every check. */
   checkFailure: string | null;
   /** What was answered: an HTTP status other than 200, or Tencent's ErrorCode. */
@@ -37,6 +57,10 @@ export interface FakeTencent {
   /** Sets what the next requests for `msgKey` get, in order (the last step repeats). */
   script(msgKey: string, steps: ScriptStep[]): void;
   callsFor(msgKey: string): FakeTencentCall[];
+  /** Sets what the next group_msg_recall requests for this message get. */
+  scriptGroup(groupId: string, msgSeq: number, steps: ScriptStep[]): void;
+  /** The group_msg_recall requests that asked for this message. */
+  groupCallsFor(groupId: string, msgSeq: number): FakeTencentCall[];
   close(): Promise<void>;
 }
 
@@ -49,6 +73,9 @@ export interface FakeTencentOptions {
 }
 
 export const PATH = '/v4/openim/admin_msgwithdraw';
+export const GROUP_PATH = '/v4/group_open_http_svc/group_msg_recall';
+/** Group APIs: invalid parameter. */
+export const GROUP_BAD_PARAMETER = 10004;
 export const BAD_REQUEST = 60002;
 export const USERSIG_EXPIRED = 70001;
 export const USERSIG_INVALID = 70003;
@@ -166,10 +193,87 @@ function checkBody(text: string): { body: unknown; msgKey: string } {
   return { body, msgKey: record.MsgKey as string };
 }
 
-function reply(res: ServerResponse, code: number, info: string): void {
+const U32_MAX = 4294967295;
+
+function checkGroupBody(text: string): { body: unknown; group: GroupRecallRequest } {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new CheckFailed(BODY_NOT_JSON, 'body is not JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new CheckFailed(BODY_NOT_JSON, 'body is not a JSON object');
+  }
+  const record = body as Record<string, unknown>;
+  const allowed = ['GroupId', 'MsgSeqList', 'TopicId', 'Reason'];
+  const unexpected = Object.keys(record).filter((k) => !allowed.includes(k));
+  if (unexpected.length > 0) {
+    throw new CheckFailed(GROUP_BAD_PARAMETER, `unexpected body field(s) ${unexpected.join(', ')}`);
+  }
+  const groupId = record.GroupId;
+  if (typeof groupId !== 'string' || groupId === '') {
+    throw new CheckFailed(GROUP_BAD_PARAMETER, 'GroupId is not a non-empty string');
+  }
+  const list = record.MsgSeqList;
+  if (!Array.isArray(list) || list.length < 1 || list.length > 10) {
+    throw new CheckFailed(GROUP_BAD_PARAMETER, 'MsgSeqList is not an array of 1 to 10 entries');
+  }
+  const seqs = list.map((item: unknown) => {
+    const keys = item !== null && typeof item === 'object' ? Object.keys(item) : [];
+    const seq = (item as { MsgSeq?: unknown } | null)?.MsgSeq;
+    if (
+      keys.join(',') !== 'MsgSeq' ||
+      !Number.isInteger(seq) ||
+      (seq as number) < 0 ||
+      (seq as number) > U32_MAX
+    ) {
+      throw new CheckFailed(
+        GROUP_BAD_PARAMETER,
+        'MsgSeqList entries must be {"MsgSeq": <unsigned 32-bit integer>}',
+      );
+    }
+    return seq as number;
+  });
+  const topicId = record.TopicId;
+  if (topicId !== undefined) {
+    if (typeof topicId !== 'string' || !topicId.startsWith(`${groupId}@TOPIC#`)) {
+      throw new CheckFailed(GROUP_BAD_PARAMETER, `TopicId is not a topic of ${groupId}`);
+    }
+  }
+  const reason = record.Reason;
+  if (reason !== undefined && (typeof reason !== 'string' || Buffer.byteLength(reason) > 100)) {
+    throw new CheckFailed(GROUP_BAD_PARAMETER, 'Reason is not a string of at most 100 bytes');
+  }
+  return {
+    body,
+    group: {
+      GroupId: groupId,
+      MsgSeq: seqs,
+      TopicId: typeof topicId === 'string' ? topicId : null,
+    },
+  };
+}
+
+/** The script key of a group message. */
+export function groupScriptKey(groupId: string, msgSeq: number): string {
+  return `group ${JSON.stringify([groupId, msgSeq])}`;
+}
+
+function reply(
+  res: ServerResponse,
+  code: number,
+  info: string,
+  extra: Record<string, unknown> = {},
+): void {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(
-    JSON.stringify({ ActionStatus: code === 0 ? 'OK' : 'FAIL', ErrorCode: code, ErrorInfo: info }),
+    JSON.stringify({
+      ActionStatus: code === 0 ? 'OK' : 'FAIL',
+      ErrorCode: code,
+      ErrorInfo: info,
+      ...extra,
+    }),
   );
 }
 
@@ -202,20 +306,30 @@ export async function startFakeTencent(options: FakeTencentOptions): Promise<Fak
       ),
       body: null,
       msgKey: null,
+      group: null,
       checkFailure: null,
       answer: { httpStatus: 200, errorCode: null },
     };
     calls.push(call);
     void (async () => {
       const text = await readBody(req);
-      let msgKey: string;
+      let scriptKey: string;
       try {
         if (req.method !== 'POST') throw new CheckFailed(BAD_REQUEST, `method ${req.method}`);
-        if (url.pathname !== PATH) throw new CheckFailed(BAD_REQUEST, `path ${url.pathname}`);
+        if (url.pathname !== PATH && url.pathname !== GROUP_PATH) {
+          throw new CheckFailed(BAD_REQUEST, `path ${url.pathname}`);
+        }
         checkQuery(url.searchParams, options, now());
-        const checked = checkBody(text);
-        call.body = checked.body;
-        call.msgKey = msgKey = checked.msgKey;
+        if (url.pathname === PATH) {
+          const checked = checkBody(text);
+          call.body = checked.body;
+          call.msgKey = scriptKey = checked.msgKey;
+        } else {
+          const checked = checkGroupBody(text);
+          call.body = checked.body;
+          call.group = checked.group;
+          scriptKey = groupScriptKey(checked.group.GroupId, checked.group.MsgSeq[0] as number);
+        }
       } catch (err) {
         if (!(err instanceof CheckFailed)) throw err;
         call.checkFailure = err.message;
@@ -223,18 +337,37 @@ export async function startFakeTencent(options: FakeTencentOptions): Promise<Fak
         reply(res, err.code, err.message);
         return;
       }
-      const step = nextStep(msgKey);
+      const step = nextStep(scriptKey);
+      const group = call.group;
+      // a group answer: per-message RetCodes under a top-level OK
+      const answer = (code: number, info: string) => {
+        if (group === null) {
+          reply(res, code, info);
+        } else if (code === 0 || typeof step === 'number') {
+          reply(res, 0, '', {
+            RecallRetList: group.MsgSeq.map((MsgSeq, i) => ({
+              MsgSeq,
+              RetCode: i === 0 ? code : 0,
+            })),
+          });
+        } else {
+          reply(res, code, info);
+        }
+      };
       if (typeof step === 'number') {
         call.answer.errorCode = step;
-        reply(res, step, step === 0 ? '' : `scripted error ${step}`);
+        answer(step, step === 0 ? '' : `scripted error ${step}`);
       } else if ('httpStatus' in step) {
         call.answer.httpStatus = step.httpStatus;
         res.writeHead(step.httpStatus, { 'content-type': 'text/plain' });
         res.end(`scripted HTTP ${step.httpStatus}`);
+      } else if ('errorCode' in step) {
+        call.answer.errorCode = step.errorCode;
+        reply(res, step.errorCode, `scripted error ${step.errorCode}`);
       } else {
         call.answer.errorCode = step.code;
         setTimeout(() => {
-          if (!res.destroyed) reply(res, step.code, step.code === 0 ? '' : 'scripted delay');
+          if (!res.destroyed) answer(step.code, step.code === 0 ? '' : 'scripted delay');
         }, step.delayMs).unref();
       }
     })().catch((err: unknown) => {
@@ -255,6 +388,11 @@ export async function startFakeTencent(options: FakeTencentOptions): Promise<Fak
       scripts.set(msgKey, [...steps]);
     },
     callsFor: (msgKey) => calls.filter((c) => c.msgKey === msgKey),
+    scriptGroup(groupId, msgSeq, steps) {
+      scripts.set(groupScriptKey(groupId, msgSeq), [...steps]);
+    },
+    groupCallsFor: (groupId, msgSeq) =>
+      calls.filter((c) => c.group?.GroupId === groupId && c.group.MsgSeq.includes(msgSeq)),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

@@ -38,7 +38,8 @@ export interface AggregatorState {
   Closed: WindowState[];
 }
 
-const sketchSchema = {
+/** Avro of a `DistinctCounter` (shared with the group aggregator's snapshot). */
+export const sketchSchema = {
   type: 'record',
   name: 'Sketch',
   fields: [
@@ -95,7 +96,7 @@ const stateType = avro.Type.forSchema({
   ],
 } as avro.Schema);
 
-interface KeyCount {
+export interface KeyCount {
   Key: string;
   Count: number;
 }
@@ -157,11 +158,12 @@ export function decodeSnapshot(bytes: Buffer, unreadBuckets: number): Aggregator
   return { ...value, Open: value.Open.map(fromAvro), Closed: value.Closed.map(fromAvro) };
 }
 
-function toCounts(map: Map<string, number>): KeyCount[] {
+/** A map as key-sorted pairs (deterministic bytes). */
+export function toCounts(map: Map<string, number>): KeyCount[] {
   return [...map.keys()].sort().map((Key) => ({ Key, Count: map.get(Key) as number }));
 }
 
-function fromCounts(counts: KeyCount[]): Map<string, number> {
+export function fromCounts(counts: KeyCount[]): Map<string, number> {
   return new Map(counts.map((c) => [c.Key, c.Count]));
 }
 

@@ -1,7 +1,10 @@
 import type { AfterSendMsgCallback, Envelope } from '../../tencent/callback';
 import { platformLabel } from '../../observability/platform';
 import { DEFAULT_PRECISION, DistinctCounter, checkPrecision } from './hll';
+import { EventTimeWindows, type AddOutcome } from './event-windows';
 import { decodeSnapshot, encodeSnapshot, type WindowState } from './snapshot';
+
+export type { AddOutcome } from './event-windows';
 
 /**
  * Event-time windows over `C2C.CallbackAfterSendMsg` callbacks (pure: no clock, no I/O).
@@ -23,8 +26,6 @@ export interface MinuteWindowsOptions {
   /** HyperLogLog precision of the distinct counters, 4 to 16 (default 12). */
   precision?: number;
 }
-
-export type AddOutcome = 'counted' | 'late' | 'dropped';
 
 /** Tencent's documented element types (reference §4); they always get their own map key. */
 export const KNOWN_ELEMENT_TYPES: readonly string[] = [
@@ -83,27 +84,13 @@ export class MinuteWindows {
   readonly windowSeconds: number;
   readonly allowedLatenessSeconds: number;
   readonly precision: number;
-
-  /** Open windows by start (Unix seconds). */
-  private readonly open = new Map<number, WindowState>();
-  /** Closed windows not yet taken, in closing order (start order). */
-  private closed: WindowState[] = [];
-  private watermarkSeconds: number | null = null;
-  /** Every window whose end is <= this (Unix seconds) is closed. */
-  private closedUntil: number | null = null;
-  /** Drops not yet reported in a closed window. */
-  private pendingDropped = 0;
+  private readonly windows: EventTimeWindows<WindowState>;
 
   constructor(options: MinuteWindowsOptions) {
     const { windowSeconds = 60, allowedLatenessSeconds, precision = DEFAULT_PRECISION } = options;
-    if (!Number.isSafeInteger(windowSeconds) || windowSeconds < 1) {
-      throw new RangeError(`windowSeconds must be a positive integer, got ${windowSeconds}`);
-    }
-    if (!Number.isSafeInteger(allowedLatenessSeconds) || allowedLatenessSeconds < 0) {
-      throw new RangeError(
-        `allowedLatenessSeconds must be a non-negative integer, got ${allowedLatenessSeconds}`,
-      );
-    }
+    this.windows = new EventTimeWindows(windowSeconds, allowedLatenessSeconds, (start) =>
+      emptyWindow(start, precision),
+    );
     checkPrecision(precision);
     this.windowSeconds = windowSeconds;
     this.allowedLatenessSeconds = allowedLatenessSeconds;
@@ -112,17 +99,17 @@ export class MinuteWindows {
 
   /** Open windows (a gauge for metrics). */
   get openWindows(): number {
-    return this.open.size;
+    return this.windows.openWindows;
   }
 
   /** Closed windows waiting for `takeClosed()`. */
   get pendingClosed(): number {
-    return this.closed.length;
+    return this.windows.pendingClosed;
   }
 
   /** Largest MsgTime seen, Unix seconds; null before the first callback. */
   get watermark(): number | null {
-    return this.watermarkSeconds;
+    return this.windows.watermark;
   }
 
   /**
@@ -135,28 +122,7 @@ export class MinuteWindows {
     if (!Number.isSafeInteger(t) || t < 0) {
       throw new RangeError(`MsgTime must be a non-negative integer (Unix seconds), got ${t}`);
     }
-    const start = t - (t % this.windowSeconds);
-    const end = start + this.windowSeconds;
-    const late = this.watermarkSeconds !== null && this.watermarkSeconds >= end;
-    if (this.watermarkSeconds === null || t > this.watermarkSeconds) this.watermarkSeconds = t;
-    this.raiseClosedUntil(this.watermarkSeconds - this.allowedLatenessSeconds);
-
-    let outcome: AddOutcome;
-    if (this.closedUntil !== null && end <= this.closedUntil) {
-      this.pendingDropped++;
-      outcome = 'dropped';
-    } else {
-      let w = this.open.get(start);
-      if (!w) {
-        w = emptyWindow(start, this.precision);
-        this.open.set(start, w);
-      }
-      count(w, callback, envelope);
-      if (late) w.lateEvents++;
-      outcome = late ? 'late' : 'counted';
-    }
-    this.closeUpTo(envelope.ReceivedAt);
-    return outcome;
+    return this.windows.add(t, envelope.ReceivedAt, (w) => count(w, callback, envelope));
   }
 
   /**
@@ -164,21 +130,12 @@ export class MinuteWindows {
    * are dropped. Returns how many windows it closed.
    */
   closeAll(nowMs: number): number {
-    let maxEnd: number | null = null;
-    for (const start of this.open.keys()) {
-      const end = start + this.windowSeconds;
-      if (maxEnd === null || end > maxEnd) maxEnd = end;
-    }
-    if (maxEnd === null) return 0;
-    this.raiseClosedUntil(maxEnd);
-    return this.closeUpTo(nowMs);
+    return this.windows.closeAll(nowMs);
   }
 
   /** The windows closed since the last call, in start order, as Avro-ready records. */
   takeClosed(): WindowRecord[] {
-    const records = this.closed.map((w) => toRecord(w, this.windowSeconds));
-    this.closed = [];
-    return records;
+    return this.windows.takeClosed().map((w) => toRecord(w, this.windowSeconds));
   }
 
   /**
@@ -188,14 +145,7 @@ export class MinuteWindows {
    * restore.
    */
   snapshot(): Buffer {
-    return encodeSnapshot({
-      WindowSeconds: this.windowSeconds,
-      Watermark: this.watermarkSeconds,
-      ClosedUntil: this.closedUntil,
-      PendingDropped: this.pendingDropped,
-      Open: [...this.open.values()].sort((a, b) => a.start - b.start),
-      Closed: this.closed,
-    });
+    return encodeSnapshot({ WindowSeconds: this.windowSeconds, ...this.windows.state() });
   }
 
   /**
@@ -210,39 +160,9 @@ export class MinuteWindows {
         `the analytics snapshot has ${s.WindowSeconds}-second windows but windowSeconds is ${windows.windowSeconds}: keep the window length, or start from an empty state (a new state topic)`,
       );
     }
-    windows.watermarkSeconds = s.Watermark;
-    windows.closedUntil = s.ClosedUntil;
-    windows.pendingDropped = s.PendingDropped;
-    for (const w of s.Open) windows.open.set(w.start, w);
-    windows.closed = s.Closed;
     // with a smaller allowed lateness, restored windows may be due: the next add() closes them
-    if (s.Watermark !== null)
-      windows.raiseClosedUntil(s.Watermark - windows.allowedLatenessSeconds);
+    windows.windows.restoreState(s);
     return windows;
-  }
-
-  private raiseClosedUntil(until: number): void {
-    if (this.closedUntil === null || until > this.closedUntil) this.closedUntil = until;
-  }
-
-  private closeUpTo(closedAtMs: number): number {
-    const until = this.closedUntil;
-    if (until === null || this.open.size === 0) return 0;
-    let closing: WindowState[] | undefined;
-    for (const w of this.open.values()) {
-      if (w.start + this.windowSeconds <= until) (closing ??= []).push(w);
-    }
-    if (!closing) return 0;
-    closing.sort((a, b) => a.start - b.start);
-    for (const w of closing) {
-      this.open.delete(w.start);
-      w.closedAtMs = closedAtMs;
-      w.watermarkMs = (this.watermarkSeconds as number) * 1000;
-      w.droppedLateEvents = this.pendingDropped;
-      this.pendingDropped = 0;
-      this.closed.push(w);
-    }
-    return closing.length;
   }
 }
 
@@ -267,11 +187,7 @@ function emptyWindow(start: number, precision: number): WindowState {
 
 function count(w: WindowState, callback: AfterSendMsgCallback, envelope: Envelope): void {
   w.messages++;
-  const types = new Set<string>();
-  for (const element of callback.MsgBody) types.add(element.MsgType);
-  for (const type of types) {
-    bump(w.byElementType, KNOWN_ELEMENTS.has(type) ? type : boundedKey(w.byElementType, type));
-  }
+  countElementTypes(w.byElementType, callback.MsgBody);
   bump(w.byPlatform, platformLabel(envelope.OptPlatform ?? undefined));
   const result = callback.SendMsgResult;
   if (result !== undefined && result !== 0) {
@@ -290,16 +206,30 @@ function count(w: WindowState, callback: AfterSendMsgCallback, envelope: Envelop
   w.recipients.add(callback.To_Account);
 }
 
-function boundedKey(map: Map<string, number>, key: string): string {
+/**
+ * Adds one message to `map` once per distinct top-level MsgType: Tencent's documented types
+ * always get their own key, others while the map has room (`boundedKey`).
+ */
+export function countElementTypes(
+  map: Map<string, number>,
+  body: readonly { MsgType: string }[],
+): void {
+  const types = new Set<string>();
+  for (const element of body) types.add(element.MsgType);
+  for (const type of types) bump(map, KNOWN_ELEMENTS.has(type) ? type : boundedKey(map, type));
+}
+
+/** `key`, or `OTHER_KEY` once the map holds `MAP_KEY_LIMIT` other keys. */
+export function boundedKey(map: Map<string, number>, key: string): string {
   return map.has(key) || map.size < MAP_KEY_LIMIT ? key : OTHER_KEY;
 }
 
-function bump(map: Map<string, number>, key: string): void {
+export function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
 /** A map as an object with sorted keys, so that records and their bytes are deterministic. */
-function sortedObject(map: Map<string, number>): Record<string, number> {
+export function sortedObject(map: Map<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const key of [...map.keys()].sort()) out[key] = map.get(key) as number;
   return out;

@@ -81,6 +81,38 @@ const FROM_RESULT: Record<RecallResult['outcome'], VerdictOutcome> = {
 
 const NO_RECALL = { errorCode: null, errorInfo: null, attempts: null };
 
+/** A rule that matched a message, with the paths of every part it matched, in message order. */
+export interface RuleMatch {
+  rule: RuleSet['rules'][number];
+  parts: string[];
+}
+
+/**
+ * The rules matching any text-bearing part of a message (C2C or group: the same elements), in
+ * the rules file's order. The texts are read here and nowhere else; only paths come out.
+ */
+export function matchRules(
+  rules: RuleSet,
+  message: Pick<AfterSendMsgCallback, 'MsgBody' | 'CloudCustomData'>,
+  texts?: TextPartsOptions,
+): RuleMatch[] {
+  const partsByRule = new Map<number, string[]>();
+  for (const part of textParts(message, texts)) {
+    const scan = rules.prepare(part.text);
+    rules.rules.forEach((rule, i) => {
+      if (!rule.matches(scan)) return;
+      const parts = partsByRule.get(i);
+      if (parts === undefined) partsByRule.set(i, [part.path]);
+      else parts.push(part.path);
+    });
+  }
+  if (partsByRule.size === 0) return [];
+  return rules.rules.flatMap((rule, i) => {
+    const parts = partsByRule.get(i);
+    return parts === undefined ? [] : [{ rule, parts }];
+  });
+}
+
 export function createModerationHandler(deps: ModerationHandlerDeps): ModerationHandler {
   const { rules, recall, recallEnabled, clock, observer } = deps;
   if (recallEnabled && recall === undefined) {
@@ -117,22 +149,8 @@ export function createModerationHandler(deps: ModerationHandlerDeps): Moderation
 
   return async ({ callback, envelope }) => {
     observer?.messageScanned();
-    const partsByRule = new Map<number, string[]>();
-    for (const part of textParts(callback, deps.texts)) {
-      const scan = rules.prepare(part.text);
-      rules.rules.forEach((rule, i) => {
-        if (!rule.matches(scan)) return;
-        const parts = partsByRule.get(i);
-        if (parts === undefined) partsByRule.set(i, [part.path]);
-        else parts.push(part.path);
-      });
-    }
-    if (partsByRule.size === 0) return [];
-
-    const matched = rules.rules.flatMap((rule, i) => {
-      const parts = partsByRule.get(i);
-      return parts === undefined ? [] : [{ rule, parts }];
-    });
+    const matched = matchRules(rules, callback, deps.texts);
+    if (matched.length === 0) return [];
     for (const { rule } of matched) observer?.ruleMatched(rule.id);
     const wantsRecall = matched.some(({ rule }) => rule.action === 'recall');
     const recallDecision = wantsRecall ? await decideRecall(callback) : null;

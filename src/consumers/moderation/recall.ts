@@ -15,6 +15,10 @@ import { Api as TlsSigApi } from 'tls-sig-api-v2/TLSSigAPIv2.js';
  * - ErrorCode 0 is `recalled`; 20023 (already recalled) is `already_recalled`, a success; any
  *   other code, or an HTTP 4xx, is `failed` at once. Tencent-side failures never throw.
  * - Nothing here logs; the URL (which carries the UserSig) never appears in an error.
+ *
+ * The machinery (rate limit, retries, UserSig, HTTP) is `AdminRecallClient`'s; `RecallClient`
+ * is its admin_msgwithdraw request and answer, `GroupRecallClient` (group-recall.ts) its
+ * group_msg_recall ones. Give both the same `RateLimiter` to hold one limit across the two APIs.
  */
 
 export const ADMIN_MSGWITHDRAW_PATH = '/v4/openim/admin_msgwithdraw';
@@ -100,6 +104,8 @@ export interface RecallClientOptions {
   /** Makes a UserSig; default Tencent's `tls-sig-api-v2`. */
   signUserSig?: (identifier: string, ttlSeconds: number) => string;
   observer?: RecallObserver;
+  /** A limiter shared with another client (then `ratePerSecond` and `burst` are its). */
+  limiter?: RateLimiter;
 }
 
 /**
@@ -135,14 +141,17 @@ export class RateLimiter {
   }
 }
 
-type Attempt =
+/** How one call ended: done (with the outcome), or worth another attempt. */
+export type Attempt =
   | { kind: 'done'; result: Omit<RecallResult, 'attempts'>; call: CallResult }
   | { kind: 'retry'; errorCode?: number; errorInfo: string; call: CallResult };
 
-interface TencentReply {
+/** A reply of Tencent's REST API, as parsed (nothing is trusted). */
+export interface TencentReply {
   ActionStatus?: unknown;
   ErrorCode?: unknown;
   ErrorInfo?: unknown;
+  [field: string]: unknown;
 }
 
 function positiveInt(name: string, value: number): number {
@@ -152,7 +161,12 @@ function positiveInt(name: string, value: number): number {
   return value;
 }
 
-export class RecallClient {
+/**
+ * One of Tencent's recall APIs, called as the app admin: rate limit, retries with backoff and
+ * jitter, the UserSig, the HTTP call and its transport failures. Subclasses say what to send
+ * (`body`) and what a reply with a numeric ErrorCode means (`interpret`).
+ */
+export abstract class AdminRecallClient<T> {
   private readonly endpoint: string;
   private readonly ttlSeconds: number;
   private readonly maxAttempts: number;
@@ -166,7 +180,10 @@ export class RecallClient {
   private readonly limiter: RateLimiter;
   private userSig: { value: string; renewAt: number } | null = null;
 
-  constructor(private readonly options: RecallClientOptions) {
+  constructor(
+    path: string,
+    private readonly options: RecallClientOptions,
+  ) {
     let base: URL;
     try {
       base = new URL(options.baseUrl);
@@ -180,7 +197,7 @@ export class RecallClient {
         `baseUrl must be https (or http for a local stand-in), got ${base.protocol}`,
       );
     }
-    this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}${ADMIN_MSGWITHDRAW_PATH}`;
+    this.endpoint = `${options.baseUrl.replace(/\/+$/, '')}${path}`;
     positiveInt('sdkAppId', options.sdkAppId);
     if (options.adminIdentifier === '') throw new TypeError('adminIdentifier must not be empty');
     if (options.secretKey === '') throw new TypeError('secretKey must not be empty');
@@ -204,23 +221,25 @@ export class RecallClient {
       const api = new TlsSigApi(options.sdkAppId, options.secretKey);
       this.sign = (identifier, ttl) => api.genUserSig(identifier, ttl);
     }
-    this.limiter = new RateLimiter(rate, options.burst ?? 1, this.clock);
+    this.limiter = options.limiter ?? new RateLimiter(rate, options.burst ?? 1, this.clock);
   }
 
+  /** The request body (JSON) that recalls `target`. */
+  protected abstract body(target: T): string;
+
+  /** What a reply with a numeric ErrorCode means for `target`. */
+  protected abstract interpret(code: number, info: string, reply: TencentReply, target: T): Attempt;
+
   /** Recalls one message; resolves (never rejects) with what Tencent said. */
-  async recall(target: RecallTarget): Promise<RecallResult> {
-    const body = JSON.stringify({
-      From_Account: target.From_Account,
-      To_Account: target.To_Account,
-      MsgKey: target.MsgKey,
-    });
+  async recall(target: T): Promise<RecallResult> {
+    const body = this.body(target);
     let last: Extract<Attempt, { kind: 'retry' }> | null = null;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       if (attempt > 1) await this.clock.sleep(this.backoffMs(attempt - 1));
       const waited = await this.limiter.acquire();
       this.options.observer?.rateLimitWait(waited / 1000);
       const started = this.clock.now();
-      const result = await this.callOnce(body);
+      const result = await this.callOnce(body, target);
       this.options.observer?.call((this.clock.now() - started) / 1000, result.call);
       if (result.kind === 'done') return { ...result.result, attempts: attempt };
       last = result;
@@ -259,7 +278,7 @@ export class RecallClient {
     return `${this.endpoint}?${query.toString()}`;
   }
 
-  private async callOnce(body: string): Promise<Attempt> {
+  private async callOnce(body: string, target: T): Promise<Attempt> {
     let response: Response;
     let text: string;
     try {
@@ -299,6 +318,25 @@ export class RecallClient {
       return { kind: 'retry', errorInfo: 'reply has no numeric ErrorCode', call: 'bad_reply' };
     }
     const info = typeof reply.ErrorInfo === 'string' ? reply.ErrorInfo : '';
+    return this.interpret(code, info, reply, target);
+  }
+}
+
+/** Recalls one-to-one messages through `admin_msgwithdraw`. */
+export class RecallClient extends AdminRecallClient<RecallTarget> {
+  constructor(options: RecallClientOptions) {
+    super(ADMIN_MSGWITHDRAW_PATH, options);
+  }
+
+  protected body(target: RecallTarget): string {
+    return JSON.stringify({
+      From_Account: target.From_Account,
+      To_Account: target.To_Account,
+      MsgKey: target.MsgKey,
+    });
+  }
+
+  protected interpret(code: number, info: string): Attempt {
     if (code === 0) return { kind: 'done', result: { outcome: 'recalled' }, call: 'ok' };
     if (code === ERROR_ALREADY_RECALLED) {
       return {

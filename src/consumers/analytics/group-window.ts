@@ -1,0 +1,185 @@
+import { platformLabel } from '../../observability/platform';
+import type { Envelope } from '../../tencent/callback';
+import {
+  groupTypeLabel,
+  isKnownGroupType,
+  text,
+  topicIdOf,
+  whole,
+  type GroupMessageCallback,
+} from '../group';
+import { DEFAULT_PRECISION, DistinctCounter, checkPrecision } from './hll';
+import { EventTimeWindows, type AddOutcome } from './event-windows';
+import { decodeGroupSnapshot, encodeGroupSnapshot, type GroupWindowState } from './group-snapshot';
+import {
+  boundedKey,
+  bump,
+  countElementTypes,
+  sortedObject,
+  type MinuteWindowsOptions,
+} from './window';
+
+/**
+ * Event-time windows over `Group.CallbackAfterSendMsg` callbacks, the group counterpart of
+ * `MinuteWindows` (same machinery: `event-windows.ts`; pure, no clock, no I/O): group messages per
+ * window by group type, element type and platform, online-only and topic messages, distinct
+ * groups and senders.
+ *
+ * Event time is `MsgTime` (Unix seconds, server time). The bridge keeps a `MsgTime` that is not
+ * an integer verbatim (the field is lenient), and it may be absent: such a message is counted at
+ * the second the bridge received it (`ReceivedAt`) and in `MessagesWithoutMsgTime`, rather than
+ * dead-lettered: the window counts stay complete.
+ *
+ * Bounded like `MinuteWindows`: about `allowedLatenessSeconds / windowSeconds + 2` open windows,
+ * each with two distinct counters of at most 2^precision bytes and maps of at most
+ * `MAP_KEY_LIMIT` (+ the known keys) keys.
+ */
+
+/** A closed window, as the `tim.analytics.GroupMinuteWindow` Avro type encodes it (times in ms). */
+export interface GroupWindowRecord {
+  WindowStart: number;
+  WindowEnd: number;
+  Messages: number;
+  MessagesByGroupType: Record<string, number>;
+  MessagesByElementType: Record<string, number>;
+  MessagesByPlatform: Record<string, number>;
+  OnlineOnlyMessages: number;
+  TopicMessages: number;
+  MessagesWithoutMsgTime: number;
+  DistinctGroups: number;
+  DistinctSenders: number;
+  DistinctCountsExact: boolean;
+  LateEvents: number;
+  DroppedLateEvents: number;
+  Watermark: number;
+  ClosedAt: number;
+}
+
+export class GroupMinuteWindows {
+  readonly windowSeconds: number;
+  readonly allowedLatenessSeconds: number;
+  readonly precision: number;
+  private readonly windows: EventTimeWindows<GroupWindowState>;
+
+  constructor(options: MinuteWindowsOptions) {
+    const { windowSeconds = 60, allowedLatenessSeconds, precision = DEFAULT_PRECISION } = options;
+    this.windows = new EventTimeWindows(windowSeconds, allowedLatenessSeconds, (start) =>
+      emptyWindow(start, precision),
+    );
+    checkPrecision(precision);
+    this.windowSeconds = windowSeconds;
+    this.allowedLatenessSeconds = allowedLatenessSeconds;
+    this.precision = precision;
+  }
+
+  get openWindows(): number {
+    return this.windows.openWindows;
+  }
+
+  get pendingClosed(): number {
+    return this.windows.pendingClosed;
+  }
+
+  /** Largest event time seen, Unix seconds; null before the first callback. */
+  get watermark(): number | null {
+    return this.windows.watermark;
+  }
+
+  /** Counts one group message in the window of its event time (see `MinuteWindows.add`). */
+  add(callback: GroupMessageCallback, envelope: Envelope): AddOutcome {
+    const msgTime = whole(callback.MsgTime);
+    const t = msgTime ?? Math.floor(envelope.ReceivedAt / 1000);
+    if (!Number.isSafeInteger(t) || t < 0) {
+      throw new RangeError(`no usable event time: MsgTime and ReceivedAt are not Unix times`);
+    }
+    return this.windows.add(t, envelope.ReceivedAt, (w) =>
+      count(w, callback, envelope, msgTime === undefined),
+    );
+  }
+
+  /** Closes every open window at `nowMs` (idle input); later callbacks for them are dropped. */
+  closeAll(nowMs: number): number {
+    return this.windows.closeAll(nowMs);
+  }
+
+  /** The windows closed since the last call, in start order, as Avro-ready records. */
+  takeClosed(): GroupWindowRecord[] {
+    return this.windows.takeClosed().map((w) => toRecord(w, this.windowSeconds));
+  }
+
+  /** The whole state as deterministic bytes (see `MinuteWindows.snapshot`). */
+  snapshot(): Buffer {
+    return encodeGroupSnapshot({ WindowSeconds: this.windowSeconds, ...this.windows.state() });
+  }
+
+  static restore(snapshot: Buffer, options: MinuteWindowsOptions): GroupMinuteWindows {
+    const windows = new GroupMinuteWindows(options);
+    const s = decodeGroupSnapshot(snapshot);
+    if (s.WindowSeconds !== windows.windowSeconds) {
+      throw new RangeError(
+        `the group analytics snapshot has ${s.WindowSeconds}-second windows but windowSeconds is ${windows.windowSeconds}: keep the window length, or start from an empty state (a new state topic)`,
+      );
+    }
+    windows.windows.restoreState(s);
+    return windows;
+  }
+}
+
+function emptyWindow(start: number, precision: number): GroupWindowState {
+  return {
+    start,
+    messages: 0,
+    byGroupType: new Map(),
+    byElementType: new Map(),
+    byPlatform: new Map(),
+    onlineOnly: 0,
+    topicMessages: 0,
+    withoutMsgTime: 0,
+    lateEvents: 0,
+    groups: new DistinctCounter(precision),
+    senders: new DistinctCounter(precision),
+    droppedLateEvents: 0,
+    watermarkMs: 0,
+    closedAtMs: 0,
+  };
+}
+
+function count(
+  w: GroupWindowState,
+  callback: GroupMessageCallback,
+  envelope: Envelope,
+  withoutMsgTime: boolean,
+): void {
+  w.messages++;
+  const type = groupTypeLabel(callback.Type);
+  bump(w.byGroupType, isKnownGroupType(type) ? type : boundedKey(w.byGroupType, type));
+  countElementTypes(w.byElementType, callback.MsgBody);
+  bump(w.byPlatform, platformLabel(envelope.OptPlatform ?? undefined));
+  if (whole(callback.OnlineOnlyFlag) === 1) w.onlineOnly++;
+  if (topicIdOf(callback) !== undefined) w.topicMessages++;
+  if (withoutMsgTime) w.withoutMsgTime++;
+  w.groups.add(callback.GroupId);
+  const sender = text(callback.From_Account);
+  if (sender !== undefined) w.senders.add(sender);
+}
+
+function toRecord(w: GroupWindowState, windowSeconds: number): GroupWindowRecord {
+  return {
+    WindowStart: w.start * 1000,
+    WindowEnd: (w.start + windowSeconds) * 1000,
+    Messages: w.messages,
+    MessagesByGroupType: sortedObject(w.byGroupType),
+    MessagesByElementType: sortedObject(w.byElementType),
+    MessagesByPlatform: sortedObject(w.byPlatform),
+    OnlineOnlyMessages: w.onlineOnly,
+    TopicMessages: w.topicMessages,
+    MessagesWithoutMsgTime: w.withoutMsgTime,
+    DistinctGroups: w.groups.count(),
+    DistinctSenders: w.senders.count(),
+    DistinctCountsExact: w.groups.exact && w.senders.exact,
+    LateEvents: w.lateEvents,
+    DroppedLateEvents: w.droppedLateEvents,
+    Watermark: w.watermarkMs,
+    ClosedAt: w.closedAtMs,
+  };
+}
