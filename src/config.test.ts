@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, configSpec, loadConfig, specTableMarkdown, type VarSpec } from './config';
 import { CONFIG_TABLES } from './tools/config-docs';
+import { between, tableCells } from './tools/generated';
 
 describe('configuration', () => {
   test('every variable has a default that validates', () => {
@@ -53,18 +54,11 @@ describe('configuration', () => {
       const page = which === 'bridge' ? 'configuration.md' : 'consumers.md';
       const doc = readFileSync(join(__dirname, '..', 'docs', page), 'utf8');
       const marker = which === 'bridge' ? 'config-table' : `config-table:${which}`;
-      const table = new RegExp(
-        `<!-- ${marker}:start -->\\n([\\s\\S]*?)\\n<!-- ${marker}:end -->`,
-      ).exec(doc);
+      const table = between(doc, `<!-- ${marker}:start -->`, `<!-- ${marker}:end -->`);
       // compared cell by cell: Prettier pads the page's columns
-      const cells = (md: string) =>
-        md
-          .split('\n')
-          .filter((line) => line.trim() !== '')
-          .map((line) => line.split('|').map((c) => (/^\s*-+\s*$/.test(c) ? '---' : c.trim())));
-      expect(table).not.toBeNull();
-      expect(cells(table?.[1] ?? '')).toEqual(
-        cells(specTableMarkdown(CONFIG_TABLES[which] as Record<string, VarSpec>)),
+      expect(table).toBeDefined();
+      expect(tableCells(table ?? '')).toEqual(
+        tableCells(specTableMarkdown(CONFIG_TABLES[which] as Record<string, VarSpec>)),
       );
     },
   );

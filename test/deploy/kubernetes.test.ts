@@ -5,11 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Registry } from 'prom-client';
+import { parseRoutes, routedTopics } from '../../src/catalogue/routes';
 import { configSpec, type Config } from '../../src/config';
 import { analyticsConsumer } from '../../src/consumers/analytics/main';
 import {
   analyticsSpec,
   type AnalyticsConfig,
+  type GroupInputConfig,
   type ModerationConfig,
   type RunnerConfig,
 } from '../../src/consumers/config';
@@ -483,10 +485,18 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
 
     const expected: { topic: string; partitions: number; configs: Record<string, string> }[] = [];
     const bridge = loadAs(byProcess(overlay, 'bridge'), overlay, tmp) as Config;
-    for (const topic of [bridge.KAFKA_TOPIC, bridge.KAFKA_DLQ_TOPIC]) {
+    // what the bridge would create: every routed command's topic, unknown commands', dead letters
+    const routed = routedTopics({
+      rules: parseRoutes(bridge.COMMAND_ROUTES),
+      c2cTopic: bridge.KAFKA_TOPIC,
+      otherTopic:
+        bridge.KAFKA_OTHER_CALLBACKS_TOPIC === 'off' ? null : bridge.KAFKA_OTHER_CALLBACKS_TOPIC,
+    });
+    expect(routed).toEqual(expect.arrayContaining(['c2c.after-send-msg', 'group.after-send-msg']));
+    for (const topic of [...routed, bridge.KAFKA_DLQ_TOPIC]) {
       expected.push({ topic, partitions: bridge.KAFKA_TOPIC_PARTITIONS, configs: {} });
     }
-    const consumers: [RunnerConfig, ConsumerDefinition][] = [];
+    const consumers: [RunnerConfig & GroupInputConfig, ConsumerDefinition][] = [];
     const analytics = loadAs(byProcess(overlay, 'analytics'), overlay, tmp) as AnalyticsConfig;
     consumers.push([analytics, analyticsConsumer(analytics)]);
     const moderation = loadAs(byProcess(overlay, 'moderation'), overlay, tmp) as ModerationConfig;
@@ -494,6 +504,8 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     for (const [config, def] of consumers) {
       expect(config.KAFKA_CREATE_TOPICS).toBe(false);
       expect(topics.get(config.KAFKA_TOPIC)).toBeDefined();
+      // the group messages they also read
+      expect(topics.get(config.GROUP_KAFKA_TOPIC ?? '')).toBeDefined();
       // what startConsumer would create: outputs and dead letters, then the extra (state) topics
       for (const topic of [...def.outputs.map((o) => o.topic), config.CONSUMER_DLQ_TOPIC]) {
         expected.push({ topic, partitions: config.OUTPUT_TOPIC_PARTITIONS, configs: {} });
