@@ -22,6 +22,7 @@ import {
 } from './observability/metrics';
 import { loadSchema } from './schemas';
 import { createDecider } from './before/decide';
+import { PendingWork } from './before/pending';
 import { familyOf } from './catalogue/catalogue';
 import { parseRoutes, resolveRoutes, unknownPatterns } from './catalogue/routes';
 import { createRouting } from './catalogue/routing';
@@ -60,6 +61,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   const metrics = createBridgeMetrics(metricsRegistry);
   initialiseSeries(metrics);
   const state = { stopping: false, kafkaReady: false };
+  const afterReply = new PendingWork();
 
   if (isUnauthenticated(config)) {
     metrics.unauthenticatedMode.set(1);
@@ -322,6 +324,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       logger,
       bodyLimitBytes: config.BODY_LIMIT_BYTES,
       isStopping: () => state.stopping,
+      afterReply: (work) => afterReply.track(work),
     });
     callbackServer = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
   } catch (err) {
@@ -364,6 +367,13 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       if (!inTime) {
         logger.warn('grace period ending: closing the remaining connections');
         server.closeAllConnections();
+      }
+      // before-callbacks answered but not yet stored: their records still go to Kafka or the spool
+      if (!(await afterReply.settled(left(1500)))) {
+        logger.warn(
+          { records: afterReply.size },
+          'grace period ending: before-callback records not yet stored are lost',
+        );
       }
       // nothing new comes in: hand what the spool holds to Kafka while it takes it, so that no
       // spool is left behind by a replica that may never come back (scale-down)

@@ -18,6 +18,8 @@ export interface CallbackAppDeps {
   bodyLimitBytes: number;
   /** True once shutdown began: replies then close their connection. */
   isStopping: () => boolean;
+  /** Tracks work that goes on after the reply (a before-callback's record), awaited at stop. */
+  afterReply?: <T>(work: Promise<T>) => Promise<T>;
   now?: () => number;
 }
 
@@ -195,7 +197,8 @@ export function createCallbackApp(deps: CallbackAppDeps): express.Express {
     res
       .writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(reply.length) })
       .end(reply);
-    result.publish().then(
+    const publishing = result.publish();
+    (deps.afterReply ? deps.afterReply(publishing) : publishing).then(
       (outcome) => countRecords(command, outcome),
       (err: unknown) => {
         countRecords(command, 'lost');

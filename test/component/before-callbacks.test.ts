@@ -1,7 +1,9 @@
+import { rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readSettled } from '../../src/kafka/reader';
 import { deleteTopics } from '../../src/kafka/admin';
+import { Spool } from '../../src/spool/spool';
 import { OK_REPLY } from '../../src/tencent/reply';
 import { postCallback, startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
 import { loadCommandFixtures } from '../support/fixtures';
@@ -54,12 +56,13 @@ afterAll(async () => {
   await new Promise((r) => upstream.close(r));
 });
 
-test('no upstream, Kafka unreachable: OK with ErrorCode 0 in under 50 ms, every time', async () => {
+test('no upstream, Kafka unreachable: OK with ErrorCode 0 in under 50 ms, every time; each record kept in the spool', async () => {
   const topic = uniqueTopic('before-nokafka');
   const bridge = await startTestBridge('before-nokafka', {
     KAFKA_BROKERS: `127.0.0.1:${await closedPort()}`,
     COMMAND_ROUTES: `*=off,${BEFORE}=${topic}`,
   });
+  let stopped = false;
   try {
     const times: number[] = [];
     for (let i = 0; i < 30; i++) {
@@ -77,8 +80,17 @@ test('no upstream, Kafka unreachable: OK with ErrorCode 0 in under 50 ms, every 
         `tim_bridge_before_callback_decisions_total{command="${BEFORE}",outcome="allow",decided_by="policy"}`,
       ),
     ).toBe(30);
-  } finally {
+    // stored after the reply, at least once: in the spool while Kafka is away, still there after
+    // the stop (which waits for records in flight), for the next start to send
+    stopped = true;
     await bridge.stop();
+    const spool = new Spool({ dir: bridge.spoolDir, maxRecords: 1000, maxBytes: 1e9 });
+    const kept = spool.oldest(1000);
+    spool.close();
+    expect(kept.map((r) => r.topic)).toEqual(Array.from({ length: 30 }, () => topic));
+  } finally {
+    if (!stopped) await bridge.stop();
+    rmSync(bridge.spoolDir, { recursive: true, force: true });
   }
 }, 60000);
 
