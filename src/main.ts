@@ -18,12 +18,13 @@ import { createLogger, routeProcessWarnings, type Logger } from './observability
 import {
   createBridgeMetrics,
   createMetricsRegistry,
+  initialiseBeforeSeries,
   initialiseSeries,
 } from './observability/metrics';
 import { loadSchema } from './schemas';
 import { createDecider } from './before/decide';
 import { PendingWork } from './before/pending';
-import { familyOf } from './catalogue/catalogue';
+import { CATALOGUE, familyOf } from './catalogue/catalogue';
 import { parseRoutes, resolveRoutes, unknownPatterns } from './catalogue/routes';
 import { createRouting } from './catalogue/routing';
 import { Delivery } from './spool/delivery';
@@ -303,14 +304,25 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
         : undefined,
     };
     const forward = new Set(config.BEFORE_CALLBACK_FORWARD);
+    const upstreamUrl = config.BEFORE_CALLBACK_UPSTREAM_URL
+      ? new URL(config.BEFORE_CALLBACK_UPSTREAM_URL)
+      : undefined;
+    const forwards = (command: string): boolean =>
+      forward.has('*') || forward.has(command) || forward.has(`${familyOf(command)}.*`);
+    // the series alerts compute increase() over exist at 0 from the start, so a first loss shows
+    initialiseBeforeSeries(
+      metrics,
+      CATALOGUE.filter((e) => e.kind === 'before').map((e) => ({
+        command: e.command,
+        stored: routing.route(e.command).topic !== null,
+        forwarded: upstreamUrl !== undefined && forwards(e.command),
+      })),
+    );
     const ingest = createIngest({
       routing,
       decider: createDecider({
-        upstreamUrl: config.BEFORE_CALLBACK_UPSTREAM_URL
-          ? new URL(config.BEFORE_CALLBACK_UPSTREAM_URL)
-          : undefined,
-        forwards: (command) =>
-          forward.has('*') || forward.has(command) || forward.has(`${familyOf(command)}.*`),
+        upstreamUrl,
+        forwards,
         deadlineMs: config.BEFORE_CALLBACK_DEADLINE_MS,
         onFailure: config.BEFORE_CALLBACK_ON_FAILURE,
       }),

@@ -29,7 +29,9 @@ const BLOCK_REPLY = JSON.stringify({
 /** Fields of a reply that only say the verdict; any other field (MsgBody, RspData, …) modifies. */
 const VERDICT_FIELDS = new Set(['ActionStatus', 'ErrorCode', 'ErrorInfo']);
 
-export type UpstreamProblem = 'timeout' | 'status' | 'malformed' | 'network';
+/** Why a decision service's answer was not used (the metric's `problem` label). */
+export const UPSTREAM_PROBLEMS = ['timeout', 'status', 'malformed', 'network'] as const;
+export type UpstreamProblem = (typeof UPSTREAM_PROBLEMS)[number];
 
 export interface Decider {
   decide(command: string, rawQuery: string, body: Uint8Array): Promise<Decision>;

@@ -1,3 +1,4 @@
+import { UPSTREAM_PROBLEMS } from '../before/decide';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRIC_PREFIX = 'tim_bridge_';
@@ -187,6 +188,24 @@ export function initialiseSeries(m: BridgeMetrics): void {
     'shutting_down',
   ]) {
     m.refused.labels({ reason }).inc(0);
+  }
+}
+
+/**
+ * The before-callback series at 0, for each catalogued before-callback: `lost` records where it is
+ * stored, and the decision service's failures by problem where it is forwarded (bounded: a few
+ * commands, four problems).
+ */
+export function initialiseBeforeSeries(
+  m: BridgeMetrics,
+  commands: readonly { command: string; stored: boolean; forwarded: boolean }[],
+): void {
+  for (const { command, stored, forwarded } of commands) {
+    if (stored) m.commandRecords.labels({ command, outcome: 'lost' }).inc(0);
+    if (!forwarded) continue;
+    for (const problem of UPSTREAM_PROBLEMS) {
+      m.upstreamFailures.labels({ command, problem }).inc(0);
+    }
   }
 }
 

@@ -109,6 +109,27 @@ describe('with a decision service', () => {
     if (bridge) await deleteTopics(bridge.kafka, [topic]).catch(() => undefined);
   });
 
+  test('from the start, the series the alerts watch exist at 0 (so a first loss or failure shows)', async () => {
+    const metrics = await scrape(bridge.adminUrl);
+    const at = (name: string, labels: string) => metricValue(metrics, `${name}{${labels}}`);
+    expect(at('tim_bridge_command_records_total', `command="${BEFORE}",outcome="lost"`)).toBe(0);
+    for (const problem of ['timeout', 'status', 'malformed', 'network']) {
+      expect(
+        at(
+          'tim_bridge_before_callback_upstream_failures_total',
+          `command="${BEFORE}",problem="${problem}"`,
+        ),
+      ).toBe(0);
+    }
+    // routed off and not forwarded: nothing to watch, no series
+    expect(
+      at(
+        'tim_bridge_command_records_total',
+        `command="Group.CallbackBeforeSendMsg",outcome="lost"`,
+      ),
+    ).toBeUndefined();
+  });
+
   test('a block (ErrorCode 1) is relayed as the service wrote it; the record carries the decision', async () => {
     behaviour = { delayMs: 20, reply: '{"ActionStatus":"OK","ErrorInfo":"spam","ErrorCode":1}' };
     upstreamCalls.length = 0;

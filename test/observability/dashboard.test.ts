@@ -1,12 +1,18 @@
+import { CATALOGUE, OTHER_COMMAND, familyOf } from '../../src/catalogue/catalogue';
 import { OK_REPLY } from '../../src/tencent/reply';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
-import { loadFixtures } from '../support/fixtures';
+import { loadCommandFixtures, loadFixtures } from '../support/fixtures';
+import { freePort } from '../support/process';
 import { scrape, waitFor } from '../support/wait';
 import {
+  FAMILY_MATCHER,
+  FAMILY_VARIABLE,
   allPanels,
+  applyVariableRegex,
   dashboardExprs,
   loadDashboard,
   metricNames,
+  rowPanels,
   ruleExprs,
   selectors,
   startObservedConsumers,
@@ -32,9 +38,9 @@ describe('the dashboard model', () => {
     expect(JSON.stringify(dashboard)).not.toMatch(/\$\{DS_[A-Z_]+\}/);
   });
 
-  test('has the datasource, namespace, job and instance variables', () => {
+  test('has the datasource, namespace, job, instance and family variables', () => {
     const vars = new Map(dashboard.templating.list.map((v) => [v.name, v]));
-    expect([...vars.keys()]).toEqual(['datasource', 'namespace', 'job', 'instance']);
+    expect([...vars.keys()]).toEqual(['datasource', 'namespace', 'job', 'instance', 'family']);
     expect(vars.get('datasource')).toMatchObject({ type: 'datasource', query: 'prometheus' });
     for (const name of ['namespace', 'job', 'instance']) {
       const v = vars.get(name)!;
@@ -48,6 +54,64 @@ describe('the dashboard model', () => {
       );
       expect(v.query).toMatchObject({ query: v.definition });
     }
+  });
+
+  test('the family variable lists the command families, filtered like the panels', () => {
+    const v = dashboard.templating.list.find((x) => x.name === FAMILY_VARIABLE)!;
+    // every family, each repeating the row (no allValue: "All" means each of them, not .*)
+    expect(v).toMatchObject({ type: 'query', includeAll: true, multi: true });
+    expect(v.allValue).toBeUndefined();
+    expect(v.datasource).toEqual(DATASOURCE);
+    expect(v.definition).toBe(
+      'label_values(tim_bridge_command_records_total{namespace=~"$namespace", job=~"$job", instance=~"$instance"}, command)',
+    );
+    expect(v.query).toMatchObject({ query: v.definition });
+    // its regex turns the command labels into their families (the part before the dot), and
+    // `other` (an unknown command) into itself
+    const commands = [...CATALOGUE.map((e) => e.command), OTHER_COMMAND];
+    for (const c of commands) expect([c, applyVariableRegex(v, [c])]).toEqual([c, [familyOf(c)]]);
+    expect(applyVariableRegex(v, commands)).toEqual(
+      [
+        'Alert',
+        'Bot',
+        'C2C',
+        'Chatbot',
+        'ContentCallback',
+        'Follow',
+        'Group',
+        'OfficialAccount',
+        'Profile',
+        'Push',
+        'Sns',
+        'State',
+        'other',
+      ].sort(),
+    );
+  });
+
+  test('one row repeats by family; each of its panels filters its commands by the family', () => {
+    const repeated = dashboard.panels.filter((p) => p.repeat !== undefined);
+    expect(repeated.map((p) => [p.type, p.repeat, p.title])).toEqual([
+      ['row', FAMILY_VARIABLE, 'Commands: $family'],
+    ]);
+    const inRow = rowPanels(dashboard, repeated[0]!);
+    expect(inRow.map((p) => p.title)).toEqual([
+      'Records by command and outcome',
+      'Before-callback decisions',
+      'Decision service latency p99',
+      'Decision service failures by problem',
+    ]);
+    for (const p of inRow)
+      for (const t of p.targets!)
+        for (const s of selectors(t.expr)) {
+          if (!s.matchers?.includes(FAMILY_MATCHER))
+            throw new Error(`panel "${p.title}" ${t.refId}: ${s.name} not filtered by family`);
+        }
+    // the family (a multi-value variable) only inside its repeated row
+    const outside = queryPanels.filter((p) => !inRow.includes(p));
+    for (const p of outside)
+      for (const t of p.targets!)
+        expect([p.title, t.expr.includes('$family')]).toEqual([p.title, false]);
   });
 
   test('every panel has a unique id, a gridPos inside 24 columns, and no two overlap', () => {
@@ -111,6 +175,13 @@ describe('the dashboard model', () => {
     has(/nodejs_heap_size_used_bytes/);
     has(/^sum\(tim_bridge_ready\{/);
     has(/tim_bridge_kafka_connected/);
+    // per command family: records, before-callback decisions, the decision service
+    has(/sum by \(command, outcome\) \(rate\(tim_bridge_command_records_total\{/);
+    has(/sum by \(outcome, decided_by\) \(rate\(tim_bridge_before_callback_decisions_total\{/);
+    has(
+      /^histogram_quantile\(0\.99, sum by \(command, le\) \(rate\(tim_bridge_before_callback_upstream_duration_seconds_bucket\{/,
+    );
+    has(/sum by \(problem\) \(rate\(tim_bridge_before_callback_upstream_failures_total\{/);
     // the reply latency panel draws Tencent's 2 s limit
     const latency = queryPanels.find((p) =>
       p.targets!.some((t) => t.expr.includes('tim_bridge_reply_duration_seconds_bucket')),
@@ -147,7 +218,13 @@ describe('against a real scrape', () => {
   let consumers: Awaited<ReturnType<typeof startObservedConsumers>> | undefined;
   let exposition: string;
   beforeAll(async () => {
-    bridge = await startTestBridge('obs-dashboard', { BODY_LIMIT_BYTES: '4096' });
+    // before-callbacks forwarded to a decision service that is not there (a port nobody
+    // listens on): decided fail-open, timed and counted as failures (network)
+    bridge = await startTestBridge('obs-dashboard', {
+      BODY_LIMIT_BYTES: '4096',
+      BEFORE_CALLBACK_UPSTREAM_URL: `http://127.0.0.1:${await freePort()}/decide`,
+      BEFORE_CALLBACK_FORWARD: 'C2C.*',
+    });
     consumers = await startObservedConsumers(bridge.kafka, bridge.topic);
     const text = loadFixtures().find((f) => f.name === 'text.json')!.text;
     // an OK, a refusal and a dead letter, so that labelled series exist
@@ -156,6 +233,11 @@ describe('against a real scrape', () => {
     expect((await postCallback(bridge.callbackUrl, '{')).status).toBe(400);
     const dlq = await postCallback(bridge.callbackUrl, text.replace('"MsgSeq":', '"MsgSeq":"x",'));
     expect(dlq.status).toBe(400);
+    const before = loadCommandFixtures().find(
+      (f) => f.command === 'C2C.CallbackBeforeSendMsg' && f.name === 'sample.json',
+    )!;
+    const decided = await postCallback(bridge.callbackUrl, before.text, { query: before.query });
+    expect(await decided.text()).toBe(OK_REPLY); // fail-open: allowed
     // the consumers' too, once they processed the OK'd callback (their per-record series exist)
     const scrapes = await waitFor('both consumers to process the callback', async () => {
       const texts = await Promise.all(consumers!.consumers.map((c) => scrape(c.adminUrl)));
@@ -176,6 +258,7 @@ describe('against a real scrape', () => {
         .map((l) => l.replace(/[{ ].*$/, '')),
     );
     expect(exported.has('tim_bridge_callbacks_accepted_total')).toBe(true);
+    expect(exported.has('tim_bridge_before_callback_upstream_failures_total')).toBe(true);
     const missing: string[] = [];
     for (const { where, expr } of [...dashboardExprs(), ...ruleExprs()]) {
       const names = metricNames(expr);

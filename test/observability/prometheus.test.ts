@@ -1,21 +1,27 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { OK_REPLY } from '../../src/tencent/reply';
 import { sign } from '../../src/tencent/signature';
-import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
-import { loadFixtures } from '../support/fixtures';
+import { postCallback, startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
+import { loadCommandFixtures, loadFixtures } from '../support/fixtures';
 import { freePort } from '../support/process';
-import { waitFor } from '../support/wait';
+import { sampleValue, scrape, waitFor } from '../support/wait';
 import {
+  FAMILY_VARIABLE,
   RULES_FILE,
+  TEMPLATE_VALUES,
   alertSignals,
+  applyVariableRegex,
   dashboardExprs,
   ensurePrometheusInstalled,
   loadDashboard,
+  rowPanels,
   ruleExprs,
   startObservedConsumers,
   substituteVariables,
@@ -30,7 +36,10 @@ import {
  *   bridge "main":   signed callbacks of one SdkAppid, a spool of 5 records, 4 KiB bodies; its
  *                    topic deleted halfway (Kafka cannot acknowledge): kafka, dlq, spooled,
  *                    spool_full, unauthenticated, foreign_app, too_large, malformed_json,
- *                    invalid, a command routed off. Scraped with namespace="obs-test".
+ *                    invalid, a command routed off. Before-callbacks (C2C.CallbackBeforeSendMsg)
+ *                    forwarded to a fake decision service that allows, blocks and fails (HTTP
+ *                    500), stored in a topic of their own; after the spool filled up, answered
+ *                    but lost. Scraped with namespace="obs-test".
  *   bridge "nospool": no spool, topic deleted: kafka, then publish_timeout. No namespace label
  *                    (as without Kubernetes).
  */
@@ -41,6 +50,13 @@ const NAMESPACE = 'obs-test';
 const text = loadFixtures().find((f) => f.name === 'text.json')!.text;
 let seq = 0;
 const body = (): string => text.replace('"MsgSeq":48374', `"MsgSeq":${++seq}`);
+const BEFORE = 'C2C.CallbackBeforeSendMsg';
+const beforeText = loadCommandFixtures().find(
+  (f) => f.command === BEFORE && f.name === 'sample.json',
+)!.text;
+const beforeBody = (): string => beforeText.replace('"MsgSeq":48374', `"MsgSeq":${++seq}`);
+const MAIN_TOPIC = uniqueTopic('obs-prom-main');
+const BEFORE_TOPIC = `${MAIN_TOPIC}.before`;
 const signed = (extra: Record<string, string | undefined> = {}) => {
   const t = Math.floor(Date.now() / 1000);
   return { RequestTime: String(t), Sign: sign(TOKEN, t), ...extra };
@@ -51,6 +67,10 @@ let nospool: TestBridge;
 let consumers: Awaited<ReturnType<typeof startObservedConsumers>> | undefined;
 const CONSUMERS_JOB = 'tim-kafka-bridge-consumers';
 let prometheus: ChildProcess | undefined;
+/** The app's decision service for main's before-callbacks: answers `decision` (status, body). */
+let decisionService: Server | undefined;
+let decision = { status: 200, body: OK_REPLY };
+const BLOCK = '{"ActionStatus":"OK","ErrorInfo":"spam","ErrorCode":1}';
 let promUrl: string;
 let promDir: string;
 let promLog = '';
@@ -79,11 +99,18 @@ async function send(
   payload: string | Uint8Array,
   query: Record<string, string | undefined>,
   status: number,
+  expectedReply = OK_REPLY,
 ): Promise<void> {
   const res = await postCallback(b.callbackUrl, payload, { query });
   const reply = await res.text();
   if (res.status !== status) throw new Error(`expected ${status}, got ${res.status} ${reply}`);
-  if (status === 200) expect(reply).toBe(OK_REPLY);
+  if (status === 200) expect(reply).toBe(expectedReply);
+}
+
+/** A before-callback to main, the decision service answering `answer`; main replies `reply`. */
+async function sendBefore(answer: typeof decision, reply: string): Promise<void> {
+  decision = answer;
+  await send(main, beforeBody(), signed({ CallbackCommand: BEFORE }), 200, reply);
 }
 
 /** One round of every outcome that does not need Kafka to be away. */
@@ -98,7 +125,25 @@ async function round(): Promise<void> {
   await send(main, body().replace('"MsgSeq":', '"MsgSeq":"x","_":'), signed(), 400); // invalid, dlq
   // a command routed off (the tests route only C2C): answered OK, counted, not stored
   await send(main, body(), signed({ CallbackCommand: 'Group.CallbackAfterSendMsg' }), 200);
+  // before-callbacks: allowed and blocked by the decision service, then one it fails (fail-open)
+  await sendBefore({ status: 200, body: OK_REPLY }, OK_REPLY);
+  await sendBefore({ status: 200, body: BLOCK }, BLOCK);
+  await sendBefore({ status: 500, body: 'oops' }, OK_REPLY);
   await send(nospool, body(), {}, 200);
+}
+
+/** A before-callback main answers but cannot store (Kafka away, spool full): the nth lost. */
+async function loseBefore(n: number): Promise<void> {
+  await sendBefore({ status: 200, body: OK_REPLY }, OK_REPLY);
+  await waitFor(
+    `before-callback ${n} to be counted lost`,
+    async () =>
+      (sampleValue(await scrape(main.adminUrl), 'tim_bridge_command_records_total', {
+        command: BEFORE,
+        outcome: 'lost',
+      }) ?? 0) >= n,
+    15000,
+  );
 }
 
 /** The newest scrape of every target is after `t` (ms). */
@@ -118,12 +163,24 @@ async function scrapedAfter(t: number): Promise<void> {
 
 beforeAll(async () => {
   ensurePrometheusInstalled();
+  decisionService = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(decision.status, { 'Content-Type': 'application/json' }).end(decision.body);
+    });
+  });
+  await new Promise<void>((r) => decisionService!.listen(0, '127.0.0.1', r));
+  const decisionPort = (decisionService.address() as AddressInfo).port;
   main = await startTestBridge('obs-prom-main', {
     TENCENT_SDKAPPIDS: APP,
     TENCENT_CALLBACK_TOKEN: TOKEN,
     BODY_LIMIT_BYTES: '4096',
     PUBLISH_TIMEOUT_MS: '300',
     SPOOL_MAX_RECORDS: '5',
+    KAFKA_TOPIC: MAIN_TOPIC,
+    COMMAND_ROUTES: `*=off,C2C.CallbackAfterSendMsg=on,${BEFORE}=${BEFORE_TOPIC}`,
+    BEFORE_CALLBACK_UPSTREAM_URL: `http://127.0.0.1:${decisionPort}/decide`,
+    BEFORE_CALLBACK_FORWARD: 'C2C.*',
   });
   nospool = await startTestBridge('obs-prom-nospool', {
     PUBLISH_TIMEOUT_MS: '300',
@@ -198,10 +255,15 @@ beforeAll(async () => {
   );
 
   // Kafka unable to acknowledge either bridge's records
-  await deleteTopics(main.kafka, [main.topic, nospool.topic]);
+  await deleteTopics(main.kafka, [main.topic, BEFORE_TOPIC, nospool.topic]);
   for (let i = 0; i < 5; i++) await send(main, body(), signed(), 200); // spooled
   await send(main, body(), signed(), 503); // spool_full
   await send(nospool, body(), {}, 503); // publish_timeout
+  // before-callbacks answered, then neither Kafka nor the full spool takes them: lost, one
+  // before and one after a scrape (so that the counter rises in Prometheus' eyes)
+  await loseBefore(1);
+  await scrapedAfter(Date.now());
+  await loseBefore(2);
   await scrapedAfter(Date.now());
 }, 120000);
 
@@ -218,10 +280,17 @@ afterAll(async () => {
   // topics back, so that the producers can flush and close
   for (const b of [main, nospool]) {
     if (!b) continue;
-    await ensureTopic(b.kafka, { topic: b.topic, numPartitions: 6, replicationFactor: 1 }).catch(
-      () => undefined,
-    );
+    const topics = b === main ? [b.topic, BEFORE_TOPIC] : [b.topic];
+    for (const topic of topics)
+      await ensureTopic(b.kafka, { topic, numPartitions: 6, replicationFactor: 1 }).catch(
+        () => undefined,
+      );
     await b.dispose();
+    if (b === main) await deleteTopics(b.kafka, [BEFORE_TOPIC]).catch(() => undefined);
+  }
+  if (decisionService) {
+    decisionService.closeAllConnections();
+    await new Promise((r) => decisionService!.close(r));
   }
 }, 60000);
 
@@ -256,7 +325,29 @@ test('the traffic produced every outcome and refusal reason', async () => {
   ]);
   expect(
     await values('sum by (outcome) (tim_bridge_command_records_total) > 0', 'outcome'),
-  ).toEqual(['dlq', 'kafka', 'off', 'spooled']);
+  ).toEqual(['dlq', 'kafka', 'lost', 'off', 'spooled']);
+  expect(
+    await values(
+      'sum by (command) (tim_bridge_command_records_total{outcome="lost"}) > 0',
+      'command',
+    ),
+  ).toEqual([BEFORE]);
+  // before-callbacks: allowed and blocked by the decision service, allowed when it failed
+  expect(
+    (
+      await seriesOf(
+        'sum by (outcome, decided_by) (tim_bridge_before_callback_decisions_total) > 0',
+      )
+    )
+      .map((s) => `${s.metric.outcome} by ${s.metric.decided_by}`)
+      .sort(),
+  ).toEqual(['allow by fail-open', 'allow by upstream', 'block by upstream']);
+  expect(
+    await values(
+      'sum by (problem) (tim_bridge_before_callback_upstream_failures_total) > 0',
+      'problem',
+    ),
+  ).toEqual(['status']);
   expect(
     await values(
       'sum by (command) (tim_bridge_command_records_total{outcome="off"}) > 0',
@@ -283,6 +374,34 @@ test('the dashboard variables find the bridges (namespace present on one, absent
     await seriesOf(substituteVariables('tim_bridge_ready{namespace=~"$namespace"}')),
   ).toHaveLength(2);
   expect(loadDashboard().templating.list.find((v) => v.name === 'namespace')?.allValue).toBe('.*');
+});
+
+test('the family variable finds the families of the traffic; each row shows its own commands', async () => {
+  const dashboard = loadDashboard();
+  const variable = dashboard.templating.list.find((v) => v.name === FAMILY_VARIABLE)!;
+  // the variable's query as Grafana sends it (label values of a series selector), then its regex
+  const selector = /^label_values\((.*), command\)$/.exec(variable.definition!)![1]!;
+  const url = `${promUrl}/api/v1/label/command/values?${new URLSearchParams({ 'match[]': substituteVariables(selector) })}`;
+  const commands = ((await (await fetch(url)).json()) as { data: string[] }).data;
+  const families = applyVariableRegex(variable, commands);
+  expect(families).toEqual(['C2C', 'Group']);
+  // each repetition of the row, with its family: every series it draws is of that family
+  const row = dashboard.panels.find((p) => p.repeat === FAMILY_VARIABLE)!;
+  const records = rowPanels(dashboard, row).find((p) =>
+    p.targets!.some((t) => t.expr.includes('tim_bridge_command_records_total')),
+  )!;
+  for (const family of families) {
+    const promql = substituteVariables(records.targets![0]!.expr, { ...TEMPLATE_VALUES, family });
+    const shown = (await seriesOf(promql)).map((s) => s.metric.command!);
+    expect(shown.length).toBeGreaterThan(0);
+    for (const c of shown) expect(c.startsWith(`${family}.`)).toBe(true);
+  }
+  // a family as the prefix of another's name ("C2" of "C2C") selects nothing
+  const partial = substituteVariables(records.targets![0]!.expr, {
+    ...TEMPLATE_VALUES,
+    family: 'C2',
+  });
+  expect(await seriesOf(partial)).toEqual([]);
 });
 
 test('every dashboard expression parses and returns at least one series', async () => {
@@ -318,6 +437,8 @@ test('the alerts the traffic makes true are pending or firing, for the right bri
     ['TimBridgeNotReady', nospool],
     ['TimBridgeHighRefusalRatio', undefined],
     ['TimBridgeDeadLettersGrowing', undefined],
+    ['TimBridgeDecisionServiceFailing', undefined],
+    ['TimBridgeBeforeCallbacksLost', main],
   ] as const;
   await waitFor(
     'the alerts to be pending or firing',

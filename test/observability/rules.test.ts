@@ -38,6 +38,8 @@ const ALERTS = [
   'TimBridgeDeadLettersGrowing',
   'TimBridgeNotReady',
   'TimBridgeKafkaDisconnected',
+  'TimBridgeDecisionServiceFailing',
+  'TimBridgeBeforeCallbacksLost',
   'TimConsumerNotReady',
   'TimConsumerLagging',
   'TimConsumerDeadLetters',

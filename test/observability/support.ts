@@ -17,15 +17,25 @@ export const RULES_TEST_FILE = join(OBS_DIR, 'prometheus', 'tim-kafka-bridge.rul
 export const PROMETHEUS_RULE_FILE = join(OBS_DIR, 'prometheus', 'prometheusrule.yaml');
 export const INSTALL_SCRIPT = join(ROOT, 'scripts', 'tools', 'install-prometheus.sh');
 
-/** The dashboard's template variables, as the tests substitute them (all values, 1 m rates). */
+/**
+ * The dashboard's template variables, as the tests substitute them (all values, 1 m rates).
+ * `family` repeats the "Commands: $family" row: Grafana gives each repetition one value, so the
+ * tests take one family, C2C (the test traffic has C2C after- and before-callbacks), not `.*`:
+ * a filter that mismatches the family's commands then returns nothing.
+ */
 export const TEMPLATE_VALUES: Record<string, string> = {
   namespace: '.*',
   job: '.*',
   instance: '.*',
+  family: 'C2C',
   __rate_interval: '1m',
   __interval: '15s',
   __range: '5m',
 };
+
+/** The variable that repeats the per-family row, and the command filter its panels use. */
+export const FAMILY_VARIABLE = 'family';
+export const FAMILY_MATCHER = 'command=~"$family(\\\\..*)?"';
 
 export interface Target {
   refId: string;
@@ -36,6 +46,8 @@ export interface Panel {
   id: number;
   type: string;
   title: string;
+  repeat?: string;
+  collapsed?: boolean;
   gridPos: { x: number; y: number; w: number; h: number };
   datasource?: { type?: string; uid?: string };
   targets?: Target[];
@@ -47,7 +59,9 @@ export interface Variable {
   query: unknown;
   definition?: string;
   includeAll?: boolean;
+  multi?: boolean;
   allValue?: string;
+  regex?: string;
   datasource?: { type?: string; uid?: string };
 }
 export interface Dashboard {
@@ -66,6 +80,43 @@ export function loadDashboard(): Dashboard {
 /** Every panel, rows' nested panels included. */
 export function allPanels(d: Dashboard): Panel[] {
   return d.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+}
+
+/**
+ * The panels of a row: those below it and above the next row (an expanded row's panels follow it
+ * in the dashboard; a collapsed one keeps them in its `panels`).
+ */
+export function rowPanels(d: Dashboard, row: Panel): Panel[] {
+  if (row.collapsed) return row.panels ?? [];
+  const next = Math.min(
+    ...d.panels
+      .filter((p) => p.type === 'row' && p.gridPos.y > row.gridPos.y)
+      .map((p) => p.gridPos.y),
+  );
+  return d.panels.filter(
+    (p) => p.type !== 'row' && p.gridPos.y > row.gridPos.y && p.gridPos.y < next,
+  );
+}
+
+/** A variable's regex (`/.../flags`, as Grafana writes it) as a JavaScript RegExp. */
+export function variableRegex(v: Variable): RegExp {
+  const m = /^\/(.*)\/([a-z]*)$/s.exec(v.regex ?? '');
+  if (!m) throw new Error(`variable ${v.name}: regex ${v.regex} is not /.../`);
+  return new RegExp(m[1]!, m[2]);
+}
+
+/**
+ * What Grafana makes of label values through a variable's regex: the first capture group of each
+ * value that matches (the whole match without one), deduplicated, sorted.
+ */
+export function applyVariableRegex(v: Variable, values: string[]): string[] {
+  const re = variableRegex(v);
+  const out = new Set<string>();
+  for (const value of values) {
+    const m = re.exec(value);
+    if (m) out.add(m[1] ?? m[0]);
+  }
+  return [...out].sort();
 }
 
 export interface NamedExpr {
