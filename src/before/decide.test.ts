@@ -1,5 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { ALLOW_REPLY, createDecider, type DeciderOptions } from './decide';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -132,4 +135,34 @@ test('an upstream that refuses connections: network problem, answered by the pol
   );
   expect(d).toMatchObject({ DecidedBy: 'fail-open', ErrorCode: 0 });
   expect(d.Problem).toMatch(/^network: ECONNREFUSED/);
+});
+
+test("https: the decision service's certificate is verified (self-signed: a network failure, fail-open)", async () => {
+  const tls = join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
+  let asked = 0;
+  const https = createHttpsServer(
+    {
+      key: readFileSync(join(tls, 'self-signed.key')),
+      cert: readFileSync(join(tls, 'self-signed.crt')),
+    },
+    (_req, res) => {
+      asked++;
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"ActionStatus":"OK","ErrorInfo":"blocked by an impostor","ErrorCode":1}');
+    },
+  );
+  await new Promise<void>((r) => https.listen(0, '127.0.0.1', r));
+  try {
+    const port = (https.address() as AddressInfo).port;
+    const d = await decider({
+      upstreamUrl: new URL(`https://127.0.0.1:${port}/decide`),
+      deadlineMs: 1500,
+    }).decide('C2C.CallbackBeforeSendMsg', QUERY, body);
+    expect(d).toMatchObject({ Outcome: 'allow', DecidedBy: 'fail-open', Reply: ALLOW_REPLY });
+    expect(d.Problem).toMatch(/^network: /);
+    expect(asked).toBe(0); // the TLS handshake failed: no request was ever sent
+  } finally {
+    https.closeAllConnections();
+    await new Promise((r) => https.close(r));
+  }
 });
