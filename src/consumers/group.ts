@@ -1,5 +1,6 @@
 import { catalogueEntry, defaultTopic, type CommandEntry } from '../catalogue/catalogue';
 import type { MsgElement } from '../tencent/callback';
+import type { InputDefinition } from './start';
 
 /**
  * `Group.CallbackAfterSendMsg` as the consumers see it: the callback JSON that the runner decodes
@@ -87,6 +88,21 @@ export function groupMessageKey(callback: GroupMessageCallback): string | undefi
   const seq = msgSeqOf(callback);
   if (seq === undefined) return undefined;
   return JSON.stringify([callback.GroupId, topicIdOf(callback) ?? '', seq]);
+}
+
+/**
+ * What every input of group messages declares alike (the command its records are written with,
+ * how a redelivered message is recognised); the consumer adds its name, logic and delivery.
+ */
+export function groupMessagesInput(
+  name: string,
+  topic: string,
+  groupId: string,
+): Pick<
+  InputDefinition<GroupMessageCallback>,
+  'name' | 'topic' | 'groupId' | 'command' | 'dedupeKey'
+> {
+  return { name, topic, groupId, command: GROUP_AFTER_SEND_MSG, dedupeKey: groupMessageKey };
 }
 
 /** Tencent's group type ids and the newer names that mean the same type. */

@@ -59,6 +59,13 @@ export interface LogicDeps {
   logger: Logger;
 }
 
+/** The encoder of an output topic; every topic a logic writes to is one of `outputs`. */
+export function encoderFor(deps: Pick<LogicDeps, 'encoders'>, topic: string): RecordEncoder {
+  const encoder = deps.encoders.get(topic);
+  if (!encoder) throw new Error(`no encoder for ${topic}`);
+  return encoder;
+}
+
 /**
  * A further input of a consumer: a topic of one catalogued command whose records have a typed
  * schema (decoded with that schema and the command's rules, as the bridge wrote them).

@@ -44,6 +44,17 @@ function client(extra: Partial<RecallClientOptions> = {}): RecallClient {
   });
 }
 
+/** The query of a REST call as the app admin (what the clients send), for requests made by hand. */
+function adminQuery(random: string): URLSearchParams {
+  return new URLSearchParams({
+    sdkappid: String(APP.sdkAppId),
+    identifier: APP.adminIdentifier,
+    usersig: new Api(APP.sdkAppId, APP.secretKey).genUserSig(APP.adminIdentifier, 600),
+    random,
+    contenttype: 'json',
+  });
+}
+
 const msg = (MsgKey: string) => ({ From_Account: 'spam_bot_17', To_Account: 'alice', MsgKey });
 
 describe('RecallClient against the fake Tencent REST API', () => {
@@ -197,13 +208,7 @@ describe('RecallClient against the fake Tencent REST API', () => {
     ['a body that is not JSON', () => undefined, 'POST', 'not json', BODY_NOT_JSON, /not JSON/],
     ['a body without MsgKey', () => undefined, 'POST', 'no key', BAD_BODY, /body fields/],
   ])('the fake refuses %s, Tencent-style', async (_name, mutate, method, variant, code, reason) => {
-    const query = new URLSearchParams({
-      sdkappid: String(APP.sdkAppId),
-      identifier: APP.adminIdentifier,
-      usersig: new Api(APP.sdkAppId, APP.secretKey).genUserSig(APP.adminIdentifier, 600),
-      random: '12345',
-      contenttype: 'json',
-    });
+    const query = adminQuery('12345');
     mutate(query);
     const path = variant.startsWith('/') ? variant : '/v4/openim/admin_msgwithdraw';
     const body =
@@ -380,15 +385,8 @@ describe('GroupRecallClient against the fake Tencent REST API', () => {
       /Reason/,
     ],
   ])('the fake refuses %s, Tencent-style', async (_name, body, code, reason) => {
-    const query = new URLSearchParams({
-      sdkappid: String(APP.sdkAppId),
-      identifier: APP.adminIdentifier,
-      usersig: new Api(APP.sdkAppId, APP.secretKey).genUserSig(APP.adminIdentifier, 600),
-      random: '12345',
-      contenttype: 'json',
-    });
     const res = await fetch(
-      `${fake.baseUrl}/v4/group_open_http_svc/group_msg_recall?${query.toString()}`,
+      `${fake.baseUrl}/v4/group_open_http_svc/group_msg_recall?${adminQuery('12345').toString()}`,
       {
         method: 'POST',
         body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -401,15 +399,8 @@ describe('GroupRecallClient against the fake Tencent REST API', () => {
 
   it('answers a good request with a RecallRetList entry per MsgSeq', async () => {
     fake.scriptGroup(GROUP, 7, [10030]);
-    const query = new URLSearchParams({
-      sdkappid: String(APP.sdkAppId),
-      identifier: APP.adminIdentifier,
-      usersig: new Api(APP.sdkAppId, APP.secretKey).genUserSig(APP.adminIdentifier, 600),
-      random: '1',
-      contenttype: 'json',
-    });
     const res = await fetch(
-      `${fake.baseUrl}/v4/group_open_http_svc/group_msg_recall?${query.toString()}`,
+      `${fake.baseUrl}/v4/group_open_http_svc/group_msg_recall?${adminQuery('1').toString()}`,
       {
         method: 'POST',
         body: JSON.stringify({ GroupId: GROUP, MsgSeqList: [{ MsgSeq: 7 }, { MsgSeq: 8 }] }),

@@ -1,12 +1,13 @@
 import { Registry } from 'prom-client';
+import { metricValue as value } from '../../../test/consumers/fakes';
 import {
   GROUP_TYPE_LABELS,
   createGroupAnalyticsMetrics,
-  observeGroupAggregator,
   observeGroupWindow,
 } from './group-metrics';
 import type { GroupWindowRecord } from './group-window';
 import { createAnalyticsMetrics } from './metrics';
+import { observeAggregator } from './window-metrics';
 
 const record = (over: Partial<GroupWindowRecord> = {}): GroupWindowRecord => ({
   WindowStart: 1764115200_000,
@@ -27,13 +28,6 @@ const record = (over: Partial<GroupWindowRecord> = {}): GroupWindowRecord => ({
   ClosedAt: 1_800_000_000_000,
   ...over,
 });
-
-async function value(registry: Registry, name: string, labels: Record<string, string> = {}) {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  return values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
-}
 
 describe('group analytics metrics', () => {
   it('sit beside the C2C ones, add up closed windows with bounded group_type labels', async () => {
@@ -62,7 +56,7 @@ describe('group analytics metrics', () => {
     expect(await value(registry, `${p}dropped_late_events_total`)).toBe(10);
     expect(await value(registry, `${p}last_window_distinct_groups`)).toBe(9);
     expect(await value(registry, `${p}last_window_end_timestamp_seconds`)).toBe(1764115320);
-    observeGroupAggregator(m, { openWindows: 3, watermark: null });
+    observeAggregator(m, { openWindows: 3, watermark: null });
     expect(await value(registry, `${p}open_windows`)).toBe(3);
     expect(await value(registry, `${p}watermark_timestamp_seconds`)).toBe(0);
   });

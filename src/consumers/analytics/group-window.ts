@@ -8,20 +8,15 @@ import {
   whole,
   type GroupMessageCallback,
 } from '../group';
-import { DEFAULT_PRECISION, DistinctCounter, checkPrecision } from './hll';
-import { EventTimeWindows, type AddOutcome } from './event-windows';
+import { WindowAggregator, type MinuteWindowsOptions, type WindowKind } from './aggregator';
+import type { AddOutcome } from './event-windows';
 import { decodeGroupSnapshot, encodeGroupSnapshot, type GroupWindowState } from './group-snapshot';
-import {
-  boundedKey,
-  bump,
-  countElementTypes,
-  sortedObject,
-  type MinuteWindowsOptions,
-} from './window';
+import { DistinctCounter } from './hll';
+import { boundedKey, bump, countElementTypes, sortedObject } from './window';
 
 /**
  * Event-time windows over `Group.CallbackAfterSendMsg` callbacks, the group counterpart of
- * `MinuteWindows` (same machinery: `event-windows.ts`; pure, no clock, no I/O): group messages per
+ * `MinuteWindows` (same machinery: `aggregator.ts`; pure, no clock, no I/O): group messages per
  * window by group type, element type and platform, online-only and topic messages, distinct
  * groups and senders.
  *
@@ -55,34 +50,16 @@ export interface GroupWindowRecord {
   ClosedAt: number;
 }
 
-export class GroupMinuteWindows {
-  readonly windowSeconds: number;
-  readonly allowedLatenessSeconds: number;
-  readonly precision: number;
-  private readonly windows: EventTimeWindows<GroupWindowState>;
+const GROUP_WINDOWS: WindowKind<GroupWindowState, GroupWindowRecord> = {
+  snapshotLabel: 'group analytics snapshot',
+  emptyWindow,
+  toRecord,
+  codec: { encode: encodeGroupSnapshot, decode: decodeGroupSnapshot },
+};
 
+export class GroupMinuteWindows extends WindowAggregator<GroupWindowState, GroupWindowRecord> {
   constructor(options: MinuteWindowsOptions) {
-    const { windowSeconds = 60, allowedLatenessSeconds, precision = DEFAULT_PRECISION } = options;
-    this.windows = new EventTimeWindows(windowSeconds, allowedLatenessSeconds, (start) =>
-      emptyWindow(start, precision),
-    );
-    checkPrecision(precision);
-    this.windowSeconds = windowSeconds;
-    this.allowedLatenessSeconds = allowedLatenessSeconds;
-    this.precision = precision;
-  }
-
-  get openWindows(): number {
-    return this.windows.openWindows;
-  }
-
-  get pendingClosed(): number {
-    return this.windows.pendingClosed;
-  }
-
-  /** Largest event time seen, Unix seconds; null before the first callback. */
-  get watermark(): number | null {
-    return this.windows.watermark;
+    super(options, GROUP_WINDOWS);
   }
 
   /** Counts one group message in the window of its event time (see `MinuteWindows.add`). */
@@ -92,35 +69,14 @@ export class GroupMinuteWindows {
     if (!Number.isSafeInteger(t) || t < 0) {
       throw new RangeError(`no usable event time: MsgTime and ReceivedAt are not Unix times`);
     }
-    return this.windows.add(t, envelope.ReceivedAt, (w) =>
+    return this.addAt(t, envelope.ReceivedAt, (w) =>
       count(w, callback, envelope, msgTime === undefined),
     );
   }
 
-  /** Closes every open window at `nowMs` (idle input); later callbacks for them are dropped. */
-  closeAll(nowMs: number): number {
-    return this.windows.closeAll(nowMs);
-  }
-
-  /** The windows closed since the last call, in start order, as Avro-ready records. */
-  takeClosed(): GroupWindowRecord[] {
-    return this.windows.takeClosed().map((w) => toRecord(w, this.windowSeconds));
-  }
-
-  /** The whole state as deterministic bytes (see `MinuteWindows.snapshot`). */
-  snapshot(): Buffer {
-    return encodeGroupSnapshot({ WindowSeconds: this.windowSeconds, ...this.windows.state() });
-  }
-
   static restore(snapshot: Buffer, options: MinuteWindowsOptions): GroupMinuteWindows {
     const windows = new GroupMinuteWindows(options);
-    const s = decodeGroupSnapshot(snapshot);
-    if (s.WindowSeconds !== windows.windowSeconds) {
-      throw new RangeError(
-        `the group analytics snapshot has ${s.WindowSeconds}-second windows but windowSeconds is ${windows.windowSeconds}: keep the window length, or start from an empty state (a new state topic)`,
-      );
-    }
-    windows.windows.restoreState(s);
+    windows.restoreFrom(snapshot);
     return windows;
   }
 }

@@ -1,18 +1,13 @@
-import type { OutputRecord } from '../../kafka/consumer';
 import { loadAnalyticsConfig, type AnalyticsConfig } from '../config';
-import { GROUP_AFTER_SEND_MSG, groupMessageKey, type GroupMessageCallback } from '../group';
-import type { ConsumerLogic } from '../runner';
-import type { ConsumerDefinition, InputDefinition, LogicDeps } from '../start';
-import { input, runConsumerProcess } from '../start';
-import {
-  createGroupAnalyticsMetrics,
-  observeGroupAggregator,
-  observeGroupWindow,
-} from './group-metrics';
+import { groupMessagesInput, type GroupMessageCallback } from '../group';
+import type { ConsumerDefinition, InputDefinition } from '../start';
+import { encoderFor, input, runConsumerProcess } from '../start';
+import { createGroupAnalyticsMetrics, observeGroupWindow } from './group-metrics';
 import { GroupMinuteWindows } from './group-window';
-import { createAnalyticsMetrics, observeAggregator, observeWindow } from './metrics';
+import { windowLogic } from './logic';
+import { createAnalyticsMetrics, observeWindow } from './metrics';
 import { loadAnalyticsSchema, loadGroupAnalyticsSchema } from './schema';
-import { MinuteWindows, windowKey, type MinuteWindowsOptions } from './window';
+import { MinuteWindows, type MinuteWindowsOptions } from './window';
 
 /**
  * The analytics consumer (group `c2c-analytics`): per-minute windows by MsgTime, each closed
@@ -55,32 +50,16 @@ export function analyticsConsumer(config: AnalyticsConfig): ConsumerDefinition {
       },
     ],
     exactlyOnce: exactlyOnce(config.ANALYTICS_TRANSACTIONAL_ID),
-    createLogic({ encoders, metricsRegistry }) {
-      const encoder = encoders.get(topic);
-      if (!encoder) throw new Error(`no encoder for ${topic}`);
-      const metrics = createAnalyticsMetrics(metricsRegistry);
-      let windows = new MinuteWindows(options);
-      return {
-        handle({ callback, envelope }) {
-          windows.add(callback, envelope);
-          observeAggregator(metrics, windows);
-          return [];
-        },
-        flush(): OutputRecord[] {
-          return windows.takeClosed().map((record) => {
-            observeWindow(metrics, record);
-            return { topic, key: windowKey(record), value: encoder.encode(record) };
-          });
-        },
-        idle(nowMs) {
-          windows.closeAll(nowMs);
-        },
-        snapshot: () => windows.snapshot(),
-        restore(state) {
-          windows = state ? MinuteWindows.restore(state, options) : new MinuteWindows(options);
-          observeAggregator(metrics, windows);
-        },
-      };
+    createLogic(deps) {
+      const metrics = createAnalyticsMetrics(deps.metricsRegistry);
+      return windowLogic({
+        topic,
+        encoder: encoderFor(deps, topic),
+        open: (state) =>
+          state ? MinuteWindows.restore(state, options) : new MinuteWindows(options),
+        observeWindow: (record) => observeWindow(metrics, record),
+        metrics,
+      });
     },
     inputs:
       groupInput === undefined
@@ -109,40 +88,18 @@ export function groupAnalyticsInput(o: {
 }): InputDefinition<GroupMessageCallback> {
   const { outputTopic, options } = o;
   return {
-    name: 'analytics-group',
-    topic: o.topic,
-    groupId: o.groupId,
-    command: GROUP_AFTER_SEND_MSG,
-    dedupeKey: groupMessageKey,
+    ...groupMessagesInput('analytics-group', o.topic, o.groupId),
     exactlyOnce: o.exactlyOnce,
-    createLogic({ encoders, metricsRegistry }: LogicDeps): ConsumerLogic<GroupMessageCallback> {
-      const encoder = encoders.get(outputTopic);
-      if (!encoder) throw new Error(`no encoder for ${outputTopic}`);
-      const metrics = createGroupAnalyticsMetrics(metricsRegistry);
-      let windows = new GroupMinuteWindows(options);
-      return {
-        handle({ callback, envelope }) {
-          windows.add(callback, envelope);
-          observeGroupAggregator(metrics, windows);
-          return [];
-        },
-        flush(): OutputRecord[] {
-          return windows.takeClosed().map((record) => {
-            observeGroupWindow(metrics, record);
-            return { topic: outputTopic, key: windowKey(record), value: encoder.encode(record) };
-          });
-        },
-        idle(nowMs) {
-          windows.closeAll(nowMs);
-        },
-        snapshot: () => windows.snapshot(),
-        restore(state) {
-          windows = state
-            ? GroupMinuteWindows.restore(state, options)
-            : new GroupMinuteWindows(options);
-          observeGroupAggregator(metrics, windows);
-        },
-      };
+    createLogic(deps) {
+      const metrics = createGroupAnalyticsMetrics(deps.metricsRegistry);
+      return windowLogic({
+        topic: outputTopic,
+        encoder: encoderFor(deps, outputTopic),
+        open: (state) =>
+          state ? GroupMinuteWindows.restore(state, options) : new GroupMinuteWindows(options),
+        observeWindow: (record) => observeGroupWindow(metrics, record),
+        metrics,
+      });
     },
   };
 }

@@ -1,4 +1,5 @@
 import { Registry } from 'prom-client';
+import { metricValue as value } from '../../../test/consumers/fakes';
 import {
   RESULT_LABEL_LIMIT,
   UNREAD_BUCKET_LABELS,
@@ -32,14 +33,6 @@ const record = (over: Partial<WindowRecord> = {}): WindowRecord => ({
   ClosedAt: 1_800_000_000_000,
   ...over,
 });
-
-async function value(registry: Registry, name: string, labels: Record<string, string> = {}) {
-  const metric = registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const { values } = await metric.get();
-  const found = values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
-  return found?.value;
-}
 
 describe('analytics metrics', () => {
   it('adds each closed window to counters and sets the last-window gauges', async () => {

@@ -1,7 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { KNOWN_ELEMENT_TYPES, OTHER_KEY, UNREAD_BUCKET_BOUNDS, type WindowRecord } from './window';
-
 import { PLATFORM_LABELS } from '../../observability/platform';
+import { KNOWN_ELEMENT_TYPES, OTHER_KEY, UNREAD_BUCKET_BOUNDS, type WindowRecord } from './window';
+import { createWindowMetrics, observeWindowBase } from './window-metrics';
+
+export { observeAggregator } from './window-metrics';
 
 export const ANALYTICS_METRIC_PREFIX = 'tim_analytics_';
 
@@ -22,23 +24,18 @@ const KNOWN_ELEMENTS: ReadonlySet<string> = new Set(KNOWN_ELEMENT_TYPES);
 const PLATFORMS: ReadonlySet<string> = new Set(PLATFORM_LABELS);
 
 /**
- * The analytics consumer's metrics, on a registry passed in. Counters add up the closed windows
- * (so they move when a window is published, not when a callback arrives); gauges describe the
- * last closed window and the aggregator. Every label has a bounded set of values.
+ * The analytics consumer's metrics, on a registry passed in: those of every aggregator
+ * (`window-metrics.ts`) and the C2C message counts. Every label has a bounded set of values.
  */
 export function createAnalyticsMetrics(registry: Registry) {
   const p = ANALYTICS_METRIC_PREFIX;
   const registers = [registry];
   const metrics = {
-    windowsClosed: new Counter({
-      name: `${p}windows_closed_total`,
-      help: 'Windows closed (and handed over for publishing).',
-      registers,
-    }),
-    messages: new Counter({
-      name: `${p}messages_total`,
-      help: 'Messages counted in closed windows (late ones included, dropped ones not).',
-      registers,
+    ...createWindowMetrics(registry, p, {
+      messages: 'Messages',
+      dropped: 'Callbacks',
+      of: '',
+      watermark: 'Largest MsgTime seen, Unix seconds (0 before the first callback).',
     }),
     messagesByElementType: new Counter({
       name: `${p}messages_by_element_type_total`,
@@ -69,21 +66,6 @@ export function createAnalyticsMetrics(registry: Registry) {
       labelNames: ['bucket'] as const,
       registers,
     }),
-    lateEvents: new Counter({
-      name: `${p}late_events_total`,
-      help: 'Messages counted although the watermark had passed their window end (within the allowed lateness).',
-      registers,
-    }),
-    droppedLateEvents: new Counter({
-      name: `${p}dropped_late_events_total`,
-      help: 'Callbacks dropped because their window had already closed (reported with the next closed window).',
-      registers,
-    }),
-    lastWindowMessages: new Gauge({
-      name: `${p}last_window_messages`,
-      help: 'Messages in the last closed window.',
-      registers,
-    }),
     lastWindowDistinctSenders: new Gauge({
       name: `${p}last_window_distinct_senders`,
       help: 'Distinct From_Account in the last closed window (exact up to 512, else HyperLogLog ~1.6 %).',
@@ -97,21 +79,6 @@ export function createAnalyticsMetrics(registry: Registry) {
     lastWindowOnlineOnlyShare: new Gauge({
       name: `${p}last_window_online_only_share`,
       help: 'Share of online-only messages in the last closed window (0 to 1).',
-      registers,
-    }),
-    lastWindowEnd: new Gauge({
-      name: `${p}last_window_end_timestamp_seconds`,
-      help: 'End of the last closed window, Unix seconds (event time).',
-      registers,
-    }),
-    openWindows: new Gauge({
-      name: `${p}open_windows`,
-      help: 'Windows open in the aggregator.',
-      registers,
-    }),
-    watermark: new Gauge({
-      name: `${p}watermark_timestamp_seconds`,
-      help: 'Largest MsgTime seen, Unix seconds (0 before the first callback).',
       registers,
     }),
     /** `result` label values used so far (bounded by RESULT_LABEL_LIMIT). */
@@ -129,8 +96,7 @@ export type AnalyticsMetrics = ReturnType<typeof createAnalyticsMetrics>;
 
 /** Adds a closed window to the metrics. */
 export function observeWindow(metrics: AnalyticsMetrics, record: WindowRecord): void {
-  metrics.windowsClosed.inc();
-  metrics.messages.inc(record.Messages);
+  observeWindowBase(metrics, record);
   for (const [type, n] of Object.entries(record.MessagesByElementType)) {
     metrics.messagesByElementType.inc(
       { element_type: KNOWN_ELEMENTS.has(type) ? type : OTHER_KEY },
@@ -149,22 +115,9 @@ export function observeWindow(metrics: AnalyticsMetrics, record: WindowRecord): 
     if (label !== undefined) metrics.unreadMsgNum.inc({ bucket: label }, bucket.Count);
   });
   metrics.unreadMsgNum.inc({ bucket: 'unknown' }, record.UnreadMsgNumUnknown);
-  metrics.lateEvents.inc(record.LateEvents);
-  metrics.droppedLateEvents.inc(record.DroppedLateEvents);
-  metrics.lastWindowMessages.set(record.Messages);
   metrics.lastWindowDistinctSenders.set(record.DistinctSenders);
   metrics.lastWindowDistinctRecipients.set(record.DistinctRecipients);
   metrics.lastWindowOnlineOnlyShare.set(record.OnlineOnlyShare);
-  metrics.lastWindowEnd.set(record.WindowEnd / 1000);
-}
-
-/** Sets the aggregator gauges (open windows, watermark); call after each batch. */
-export function observeAggregator(
-  metrics: AnalyticsMetrics,
-  aggregator: { readonly openWindows: number; readonly watermark: number | null },
-): void {
-  metrics.openWindows.set(aggregator.openWindows);
-  metrics.watermark.set(aggregator.watermark ?? 0);
 }
 
 function resultLabel(used: Set<string>, result: string): string {

@@ -1,10 +1,12 @@
 import type { AfterSendMsgCallback, Envelope } from '../../tencent/callback';
 import { platformLabel } from '../../observability/platform';
-import { DEFAULT_PRECISION, DistinctCounter, checkPrecision } from './hll';
-import { EventTimeWindows, type AddOutcome } from './event-windows';
+import { WindowAggregator, type MinuteWindowsOptions, type WindowKind } from './aggregator';
+import type { AddOutcome } from './event-windows';
+import { DistinctCounter } from './hll';
 import { decodeSnapshot, encodeSnapshot, type WindowState } from './snapshot';
 
 export type { AddOutcome } from './event-windows';
+export type { MinuteWindowsOptions } from './aggregator';
 
 /**
  * Event-time windows over `C2C.CallbackAfterSendMsg` callbacks (pure: no clock, no I/O).
@@ -17,15 +19,6 @@ export type { AddOutcome } from './event-windows';
  * windows, each with two distinct counters of at most 2^precision bytes and maps of at most
  * `MAP_KEY_LIMIT` (+ the known element types) keys.
  */
-
-export interface MinuteWindowsOptions {
-  /** Window length in seconds (default 60). */
-  windowSeconds?: number;
-  /** How far behind the watermark a callback may be and still be counted. */
-  allowedLatenessSeconds: number;
-  /** HyperLogLog precision of the distinct counters, 4 to 16 (default 12). */
-  precision?: number;
-}
 
 /** Tencent's documented element types (reference §4); they always get their own map key. */
 export const KNOWN_ELEMENT_TYPES: readonly string[] = [
@@ -80,36 +73,19 @@ export function windowKey(record: Pick<WindowRecord, 'WindowStart'>): string {
   return new Date(record.WindowStart).toISOString();
 }
 
-export class MinuteWindows {
-  readonly windowSeconds: number;
-  readonly allowedLatenessSeconds: number;
-  readonly precision: number;
-  private readonly windows: EventTimeWindows<WindowState>;
+const C2C_WINDOWS: WindowKind<WindowState, WindowRecord> = {
+  snapshotLabel: 'analytics snapshot',
+  emptyWindow,
+  toRecord,
+  codec: {
+    encode: encodeSnapshot,
+    decode: (bytes) => decodeSnapshot(bytes, UNREAD_BUCKET_BOUNDS.length + 1),
+  },
+};
 
+export class MinuteWindows extends WindowAggregator<WindowState, WindowRecord> {
   constructor(options: MinuteWindowsOptions) {
-    const { windowSeconds = 60, allowedLatenessSeconds, precision = DEFAULT_PRECISION } = options;
-    this.windows = new EventTimeWindows(windowSeconds, allowedLatenessSeconds, (start) =>
-      emptyWindow(start, precision),
-    );
-    checkPrecision(precision);
-    this.windowSeconds = windowSeconds;
-    this.allowedLatenessSeconds = allowedLatenessSeconds;
-    this.precision = precision;
-  }
-
-  /** Open windows (a gauge for metrics). */
-  get openWindows(): number {
-    return this.windows.openWindows;
-  }
-
-  /** Closed windows waiting for `takeClosed()`. */
-  get pendingClosed(): number {
-    return this.windows.pendingClosed;
-  }
-
-  /** Largest MsgTime seen, Unix seconds; null before the first callback. */
-  get watermark(): number | null {
-    return this.windows.watermark;
+    super(options, C2C_WINDOWS);
   }
 
   /**
@@ -122,46 +98,13 @@ export class MinuteWindows {
     if (!Number.isSafeInteger(t) || t < 0) {
       throw new RangeError(`MsgTime must be a non-negative integer (Unix seconds), got ${t}`);
     }
-    return this.windows.add(t, envelope.ReceivedAt, (w) => count(w, callback, envelope));
+    return this.addAt(t, envelope.ReceivedAt, (w) => count(w, callback, envelope));
   }
 
-  /**
-   * Closes every open window (idle input, shutdown, tests) at `nowMs`; later callbacks for them
-   * are dropped. Returns how many windows it closed.
-   */
-  closeAll(nowMs: number): number {
-    return this.windows.closeAll(nowMs);
-  }
-
-  /** The windows closed since the last call, in start order, as Avro-ready records. */
-  takeClosed(): WindowRecord[] {
-    return this.windows.takeClosed().map((w) => toRecord(w, this.windowSeconds));
-  }
-
-  /**
-   * The whole state (open and not-yet-taken closed windows, watermark, pending drops) as compact,
-   * deterministic bytes: equal states give equal bytes. Take the closed windows first when they
-   * are published in the same transaction as the snapshot, or they are published again after a
-   * restore.
-   */
-  snapshot(): Buffer {
-    return encodeSnapshot({ WindowSeconds: this.windowSeconds, ...this.windows.state() });
-  }
-
-  /**
-   * An aggregator in the state `snapshot()` saved. The allowed lateness and precision may change
-   * across a restore (restored sketches keep theirs); the window length may not.
-   */
+  /** An aggregator in the state `snapshot()` saved (see `WindowAggregator.restoreFrom`). */
   static restore(snapshot: Buffer, options: MinuteWindowsOptions): MinuteWindows {
     const windows = new MinuteWindows(options);
-    const s = decodeSnapshot(snapshot, UNREAD_BUCKET_BOUNDS.length + 1);
-    if (s.WindowSeconds !== windows.windowSeconds) {
-      throw new RangeError(
-        `the analytics snapshot has ${s.WindowSeconds}-second windows but windowSeconds is ${windows.windowSeconds}: keep the window length, or start from an empty state (a new state topic)`,
-      );
-    }
-    // with a smaller allowed lateness, restored windows may be due: the next add() closes them
-    windows.windows.restoreState(s);
+    windows.restoreFrom(snapshot);
     return windows;
   }
 }

@@ -1,6 +1,7 @@
 import {
   AdminRecallClient,
   ERROR_INTERNAL_RETRY,
+  tencentFailure,
   type Attempt,
   type RecallClientOptions,
   type TencentReply,
@@ -87,7 +88,7 @@ export class GroupRecallClient extends AdminRecallClient<GroupRecallTarget> {
     reply: TencentReply,
     target: GroupRecallTarget,
   ): Attempt {
-    if (code !== 0) return failure(code, info);
+    if (code !== 0) return tencentFailure(code, info, GROUP_RETRYABLE);
     const list = Array.isArray(reply.RecallRetList) ? (reply.RecallRetList as unknown[]) : [];
     const mine = list.find(
       (r): r is { RetCode?: unknown } =>
@@ -104,17 +105,7 @@ export class GroupRecallClient extends AdminRecallClient<GroupRecallTarget> {
         call: 'bad_reply',
       };
     }
-    return failure(ret, info === '' ? `RetCode ${ret} for MsgSeq ${target.MsgSeq}` : info);
+    const retInfo = info === '' ? `RetCode ${ret} for MsgSeq ${target.MsgSeq}` : info;
+    return tencentFailure(ret, retInfo, GROUP_RETRYABLE);
   }
-}
-
-function failure(code: number, info: string): Attempt {
-  if (GROUP_RETRYABLE.has(code)) {
-    return { kind: 'retry', errorCode: code, errorInfo: info, call: 'tencent_retryable' };
-  }
-  return {
-    kind: 'done',
-    result: { outcome: 'failed', errorCode: code, errorInfo: info },
-    call: 'tencent_error',
-  };
 }

@@ -1,9 +1,11 @@
 import type { Registry as MetricsRegistry } from 'prom-client';
+import type { RecordEncoder } from '../../kafka/codec';
 import { loadSchema } from '../../schemas';
 import { loadModerationConfig, type ModerationConfig } from '../config';
-import { GROUP_AFTER_SEND_MSG, groupMessageKey, type GroupMessageCallback } from '../group';
+import { groupMessagesInput, type GroupMessageCallback } from '../group';
+import type { ConsumerLogic } from '../runner';
 import type { ConsumerDefinition, InputDefinition } from '../start';
-import { input, runConsumerProcess } from '../start';
+import { encoderFor, input, runConsumerProcess } from '../start';
 import { createGroupModerationHandler } from './group-handler';
 import { GroupRecallClient } from './group-recall';
 import { createModerationHandler } from './handler';
@@ -14,6 +16,7 @@ import {
 } from './metrics';
 import { RateLimiter, RecallClient, systemClock, type RecallClientOptions } from './recall';
 import { loadRulesFile, type RuleSet } from './rules';
+import type { ScanHandler, ScanHandlerDeps, ScanObserver } from './scan';
 
 export const VERDICT_SCHEMA_FILE = 'c2c-moderation-verdict.avsc';
 export const GROUP_VERDICT_SCHEMA_FILE = 'group-moderation-verdict.avsc';
@@ -64,8 +67,7 @@ export function moderationConsumer(config: ModerationConfig): ConsumerDefinition
         : [{ topic: groupTopic, schema: loadSchema(GROUP_VERDICT_SCHEMA_FILE) }]),
     ],
     createLogic({ encoders, metricsRegistry, logger }) {
-      const encoder = encoders.get(topic);
-      if (!encoder) throw new Error(`no encoder for ${topic}`);
+      const encoder = encoderFor({ encoders }, topic);
       const metrics = metricsOf(metricsRegistry);
       const recall = recallOptions
         ? new RecallClient({ ...recallOptions, observer: metrics.observer })
@@ -74,23 +76,15 @@ export function moderationConsumer(config: ModerationConfig): ConsumerDefinition
         { rules: rules.rules.length, recall: recall !== undefined },
         'moderation rules loaded',
       );
-      const handle = createModerationHandler({
+      return verdictLogic({
+        createHandler: createModerationHandler,
         rules,
-        ...(recall ? { recall } : {}),
-        recallEnabled: recall !== undefined,
-        clock: { now: Date.now },
+        recall,
         observer: metrics.observer,
+        topic,
+        encoder,
+        key: (v) => v.From_Account,
       });
-      return {
-        async handle({ callback, envelope }) {
-          const verdicts = await handle({ callback, envelope });
-          return verdicts.map((v) => ({
-            topic,
-            key: v.From_Account,
-            value: encoder.encode(v),
-          }));
-        },
-      };
     },
     inputs:
       groupInput === undefined
@@ -121,37 +115,55 @@ export function groupModerationInput(o: {
 }): InputDefinition<GroupMessageCallback> {
   const { verdictsTopic, rules } = o;
   return {
-    name: 'moderation-group',
-    topic: o.topic,
-    groupId: o.groupId,
-    command: GROUP_AFTER_SEND_MSG,
-    dedupeKey: groupMessageKey,
+    ...groupMessagesInput('moderation-group', o.topic, o.groupId),
     createLogic({ encoders, metricsRegistry }) {
-      const encoder = encoders.get(verdictsTopic);
-      if (!encoder) throw new Error(`no encoder for ${verdictsTopic}`);
+      const encoder = encoderFor({ encoders }, verdictsTopic);
       const metrics = createGroupModerationMetrics(metricsRegistry, o.metricsOf(metricsRegistry), {
         ruleIds: rules.rules.map((r) => r.id),
       });
       const recall = o.recallOptions
         ? new GroupRecallClient({ ...o.recallOptions, observer: metrics.observer })
         : undefined;
-      const handle = createGroupModerationHandler({
+      return verdictLogic({
+        createHandler: createGroupModerationHandler,
         rules,
-        ...(recall ? { recall } : {}),
-        recallEnabled: recall !== undefined,
-        clock: { now: Date.now },
+        recall,
         observer: metrics.observer,
+        topic: verdictsTopic,
+        encoder,
+        key: (v) => v.GroupId,
       });
-      return {
-        async handle({ callback, envelope }) {
-          const verdicts = await handle({ callback, envelope });
-          return verdicts.map((v) => ({
-            topic: verdictsTopic,
-            key: v.GroupId,
-            value: encoder.encode(v),
-          }));
-        },
-      };
+    },
+  };
+}
+
+/**
+ * The logic of one moderation input (C2C or group messages): each message is scanned, recalled
+ * through `recall` when a rule asks and a client is given, and its verdicts are published to
+ * `topic`. At least once: the runner commits offsets after the verdicts are acknowledged.
+ */
+function verdictLogic<M, T, O extends string, V>(o: {
+  createHandler(deps: ScanHandlerDeps<T, O>): ScanHandler<M, V>;
+  rules: RuleSet;
+  recall: ScanHandlerDeps<T, O>['recall'];
+  observer: ScanObserver<O>;
+  topic: string;
+  encoder: RecordEncoder;
+  /** The record key of a verdict. */
+  key(verdict: V): string;
+}): ConsumerLogic<M> {
+  const { recall, topic, encoder } = o;
+  const handle = o.createHandler({
+    rules: o.rules,
+    ...(recall ? { recall } : {}),
+    recallEnabled: recall !== undefined,
+    clock: { now: Date.now },
+    observer: o.observer,
+  });
+  return {
+    async handle({ callback, envelope }) {
+      const verdicts = await handle({ callback, envelope });
+      return verdicts.map((v) => ({ topic, key: o.key(v), value: encoder.encode(v) }));
     },
   };
 }

@@ -1,38 +1,7 @@
 import { Registry } from 'prom-client';
+import { manualClock, scriptedFetch, type Reply } from '../../../test/consumers/fakes';
 import { createModerationMetrics } from './metrics';
 import { RateLimiter, RecallClient, type Clock, type RecallClientOptions } from './recall';
-
-/** Time moves only when the test says so; sleeps are recorded and return at once. */
-function manualClock() {
-  const clock = {
-    t: 0,
-    sleeps: [] as number[],
-    now: () => clock.t,
-    sleep: (ms: number) => {
-      clock.sleeps.push(ms);
-      clock.t += ms;
-      return Promise.resolve();
-    },
-  };
-  return clock;
-}
-
-type Reply = { status?: number; json?: unknown; text?: string } | Error;
-
-function scriptedFetch(replies: Reply[]) {
-  const urls: URL[] = [];
-  const bodies: unknown[] = [];
-  const fetch = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    urls.push(new URL(String(input)));
-    bodies.push(JSON.parse(String(init?.body)));
-    const reply = replies.length > 1 ? replies.shift() : replies[0];
-    if (reply === undefined) throw new Error('no reply scripted');
-    if (reply instanceof Error) return Promise.reject(reply);
-    const text = reply.text ?? JSON.stringify(reply.json);
-    return Promise.resolve(new Response(text, { status: reply.status ?? 200 }));
-  };
-  return { fetch: fetch as typeof globalThis.fetch, urls, bodies };
-}
 
 const tencent = (code: number, info = '') => ({
   json: { ActionStatus: code === 0 ? 'OK' : 'FAIL', ErrorCode: code, ErrorInfo: info },

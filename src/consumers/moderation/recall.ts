@@ -154,6 +154,28 @@ export interface TencentReply {
   [field: string]: unknown;
 }
 
+/**
+ * A Tencent error `code` (a top-level ErrorCode, or a per-message one): worth another attempt
+ * when it is one of `retryable`, else a failed recall at once.
+ */
+export function tencentFailure(
+  code: number,
+  info: string,
+  retryable: ReadonlySet<number>,
+): Attempt {
+  if (retryable.has(code)) {
+    return { kind: 'retry', errorCode: code, errorInfo: info, call: 'tencent_retryable' };
+  }
+  return {
+    kind: 'done',
+    result: { outcome: 'failed', errorCode: code, errorInfo: info },
+    call: 'tencent_error',
+  };
+}
+
+/** admin_msgwithdraw codes worth another attempt. */
+const C2C_RETRYABLE: ReadonlySet<number> = new Set([ERROR_INTERNAL_RETRY]);
+
 function positiveInt(name: string, value: number): number {
   if (!Number.isInteger(value) || value < 1) {
     throw new RangeError(`${name} must be a positive integer, got ${value}`);
@@ -345,13 +367,6 @@ export class RecallClient extends AdminRecallClient<RecallTarget> {
         call: 'already_recalled',
       };
     }
-    if (code === ERROR_INTERNAL_RETRY) {
-      return { kind: 'retry', errorCode: code, errorInfo: info, call: 'tencent_retryable' };
-    }
-    return {
-      kind: 'done',
-      result: { outcome: 'failed', errorCode: code, errorInfo: info },
-      call: 'tencent_error',
-    };
+    return tencentFailure(code, info, C2C_RETRYABLE);
   }
 }
