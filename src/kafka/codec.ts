@@ -9,9 +9,22 @@ import type { AvroSchemaJson } from '../schemas';
 export const MAGIC_BYTE = 0;
 const HEADER_BYTES = 5;
 
+/**
+ * Types compiled so far, by schema object: the generic schema serves dozens of topics, and each
+ * compiled Type holds generated code; one per schema keeps the bridge's footprint (and so its
+ * garbage collector's working set) that of the schemas, not of the topics.
+ */
+const compiled = new WeakMap<object, avro.Type>();
+
 export function avroType(schema: AvroSchemaJson): avro.Type {
-  // unions of several records (MsgContent) are wrapped by full name; null-or-X unions are not
-  return avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto' });
+  const key = typeof schema === 'object' ? schema : undefined;
+  let type = key && compiled.get(key);
+  if (type === undefined) {
+    // unions of several records (MsgContent) are wrapped by full name; null-or-X unions are not
+    type = avro.Type.forSchema(schema as avro.Schema, { wrapUnions: 'auto' });
+    if (key) compiled.set(key, type);
+  }
+  return type;
 }
 
 export interface RecordEncoder {
