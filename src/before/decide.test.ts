@@ -123,6 +123,29 @@ test.each([
   expect(d.Problem).toMatch(problem);
 });
 
+test('a reply larger than the limit is malformed, declared (not read) or not (read, then refused)', async () => {
+  const big = JSON.stringify({ ActionStatus: 'OK', ErrorCode: 0, MsgBody: 'x'.repeat(2000) });
+  handler = reply(200, big); // with a Content-Length
+  const declared = await decider({ maxReplyBytes: 1000 }).decide('C', QUERY, body);
+  expect(declared).toMatchObject({
+    DecidedBy: 'fail-open',
+    Problem: expect.stringMatching(/^malformed: reply larger than 1000 bytes/),
+  });
+  handler = (_q, _b, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' }); // chunked: no Content-Length
+    res.write(big.slice(0, 1000));
+    res.end(big.slice(1000));
+  };
+  const chunked = await decider({ maxReplyBytes: 1000 }).decide('C', QUERY, body);
+  expect(chunked).toMatchObject({
+    DecidedBy: 'fail-open',
+    Problem: expect.stringMatching(/^malformed: reply larger than 1000 bytes/),
+  });
+  // within the limit, the same reply is relayed as a modification
+  const relayed = await decider({ maxReplyBytes: 10000 }).decide('C', QUERY, body);
+  expect(relayed).toMatchObject({ Outcome: 'modify', DecidedBy: 'upstream', Reply: big });
+});
+
 test('an upstream that refuses connections: network problem, answered by the policy', async () => {
   const closed = createServer();
   await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));

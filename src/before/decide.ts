@@ -81,6 +81,11 @@ export function createDecider(opts: DeciderOptions): Decider {
           redirect: 'error',
         });
         status = res.status;
+        // a declared oversize reply is refused unread; an undeclared one is read within the deadline
+        if (Number(res.headers.get('content-length') ?? 0) > maxReplyBytes) {
+          await res.body?.cancel();
+          return failed('malformed', `reply larger than ${maxReplyBytes} bytes`, now() - started);
+        }
         const bytes = new Uint8Array(await res.arrayBuffer());
         if (bytes.byteLength > maxReplyBytes) {
           return failed('malformed', `reply larger than ${maxReplyBytes} bytes`, now() - started);
