@@ -3,7 +3,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import { createAdminApp } from '../http/admin-app';
 import { close, listen } from '../http/server';
 import { ensureTopic, type TopicSpec } from '../kafka/admin';
-import { createKafka, type Kafka } from '../kafka/client';
+import { createKafka, isTransientKafkaError, type Kafka } from '../kafka/client';
 import { avroType, createEncoder, type RecordEncoder } from '../kafka/codec';
 import { GroupConsumer } from '../kafka/consumer';
 import { kafkaSecurity, registryOptions } from '../kafka/from-config';
@@ -322,6 +322,34 @@ async function loadState(kafka: Kafka, topic: string, key: string, seq: number):
 }
 
 /**
+ * `startConsumer`, tried again while Kafka answers "not yet": on a fresh cluster a topic just
+ * created has no leader for a moment, and an input topic may not exist until the bridge creates
+ * it. Any other error ends the attempt at once. The delay doubles up to `maxDelayMs`.
+ */
+export async function startConsumerWhenReady(
+  config: RunnerConfig,
+  logger: Logger,
+  def: ConsumerDefinition,
+  onFatal: (err: Error) => void,
+  opts: { firstDelayMs?: number; maxDelayMs?: number } = {},
+): Promise<RunningConsumer> {
+  let delay = opts.firstDelayMs ?? 500;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startConsumer(config, logger, def, onFatal);
+    } catch (err) {
+      if (!isTransientKafkaError(err)) throw err;
+      logger.warn(
+        { attempt, retryInMs: delay, err: (err as Error).message },
+        'Kafka is not ready for this consumer yet (topic or leader missing, broker away); retrying',
+      );
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, opts.maxDelayMs ?? 10_000);
+    }
+  }
+}
+
+/**
  * A consumer's process: config from the environment (exit 2 naming the bad variables), JSON
  * logs, SIGTERM/SIGINT finish the batch, commit and leave the group within SHUTDOWN_GRACE_MS.
  */
@@ -337,7 +365,7 @@ export function runConsumerProcess<C extends RunnerConfig>(
     logger.fatal({ err: err.message }, 'exiting');
     process.exit(1);
   };
-  startConsumer(config, logger, def, fatal).then(
+  startConsumerWhenReady(config, logger, def, fatal).then(
     (running) =>
       stopOnSignals({ logger, deadlineMs: config.SHUTDOWN_GRACE_MS, stop: () => running.stop() }),
     (err: unknown) => {

@@ -70,3 +70,28 @@ export function createKafka(opts: KafkaOptions): Kafka {
 }
 
 export type { Kafka };
+
+/** KafkaJS errors that say "not yet" (a broker away, a topic or leader not there yet). */
+const TRANSIENT_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSLockTimeout',
+]);
+
+/**
+ * Whether an error from Kafka is transient (worth trying again later): marked retriable by
+ * KafkaJS, one of its connection errors, or caused by one. Start-up waits these out.
+ */
+export function isTransientKafkaError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; depth++) {
+    if ((e as { retriable?: unknown }).retriable === true || TRANSIENT_NAMES.has(e.name)) {
+      return true;
+    }
+    const next = e as { originalError?: unknown; cause?: unknown };
+    e = next.originalError ?? next.cause;
+  }
+  return false;
+}
