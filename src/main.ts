@@ -25,7 +25,7 @@ import { loadSchema } from './schemas';
 import { createDecider } from './before/decide';
 import { PendingWork } from './before/pending';
 import { CATALOGUE, familyOf } from './catalogue/catalogue';
-import { parseRoutes, resolveRoutes, unknownPatterns } from './catalogue/routes';
+import { resolveRoutes, routingOptionsOf, unknownPatterns } from './catalogue/routes';
 import { createRouting } from './catalogue/routing';
 import { Delivery } from './spool/delivery';
 import { Spool } from './spool/spool';
@@ -151,8 +151,8 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   }
 
   // the command catalogue: each command's topic (or off), builder and encoder
-  const rules = parseRoutes(config.COMMAND_ROUTES);
-  for (const pattern of unknownPatterns(rules)) {
+  const routes = routingOptionsOf(config);
+  for (const pattern of unknownPatterns(routes.rules)) {
     logger.warn(
       { pattern },
       'COMMAND_ROUTES names a command or family the catalogue does not know',
@@ -160,9 +160,8 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   }
   const subject = `${config.KAFKA_TOPIC}-value`;
   const routing = createRouting({
-    routes: resolveRoutes({ rules, c2cTopic: config.KAFKA_TOPIC }),
-    otherTopic:
-      config.KAFKA_OTHER_CALLBACKS_TOPIC === 'off' ? null : config.KAFKA_OTHER_CALLBACKS_TOPIC,
+    routes: resolveRoutes(routes),
+    otherTopic: routes.otherTopic,
     loadSchema,
     encoderFor: (s, schema) => createEncoder(avroType(schema), () => schemaIds.id(s)),
   });

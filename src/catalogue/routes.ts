@@ -98,3 +98,17 @@ export function routedTopics(opts: RoutingOptions & { otherTopic: string | null 
   const topics = [...resolveRoutes(opts).values()].map((r) => r.topic);
   return [...new Set([...topics, opts.otherTopic].filter((t): t is string => t !== null))];
 }
+
+/** The routing settings of the bridge's configuration (`KAFKA_OTHER_CALLBACKS_TOPIC=off`: null). */
+export function routingOptionsOf(config: {
+  COMMAND_ROUTES: string;
+  KAFKA_TOPIC: string;
+  KAFKA_OTHER_CALLBACKS_TOPIC: string;
+}): RoutingOptions & { otherTopic: string | null } {
+  const other = config.KAFKA_OTHER_CALLBACKS_TOPIC;
+  return {
+    rules: parseRoutes(config.COMMAND_ROUTES),
+    c2cTopic: config.KAFKA_TOPIC,
+    otherTopic: other === 'off' ? null : other,
+  };
+}

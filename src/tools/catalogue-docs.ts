@@ -1,6 +1,6 @@
 import { loadConfig } from '../config';
 import { CATALOGUE, GENERIC_SCHEMA_FILE, type CommandEntry } from '../catalogue/catalogue';
-import { defaultTopicOf, parseRoutes, routedTopics } from '../catalogue/routes';
+import { defaultTopicOf, routedTopics, routingOptionsOf } from '../catalogue/routes';
 
 /**
  * What is generated from the command catalogue (`npm run config:docs` writes both):
@@ -36,12 +36,7 @@ export function catalogueTable(c2cTopic: string): string {
 /** The bridge's topics.conf lines: every routed topic and the dead letters, as the code would create them. */
 export function topicsConfLines(env: NodeJS.ProcessEnv = {}): string {
   const config = loadConfig({ ...env });
-  const topics = routedTopics({
-    rules: parseRoutes(config.COMMAND_ROUTES),
-    c2cTopic: config.KAFKA_TOPIC,
-    otherTopic:
-      config.KAFKA_OTHER_CALLBACKS_TOPIC === 'off' ? null : config.KAFKA_OTHER_CALLBACKS_TOPIC,
-  });
+  const topics = routedTopics(routingOptionsOf(config));
   const rows = [
     ...topics.map((t) => [t, 'retention.ms=604800000 cleanup.policy=delete']),
     [config.KAFKA_DLQ_TOPIC, 'retention.ms=2592000000 cleanup.policy=delete'],

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Registry } from 'prom-client';
-import { parseRoutes, routedTopics } from '../../src/catalogue/routes';
+import { routedTopics, routingOptionsOf } from '../../src/catalogue/routes';
 import { configSpec, type Config } from '../../src/config';
 import { analyticsConsumer } from '../../src/consumers/analytics/main';
 import {
@@ -486,12 +486,7 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
     const expected: { topic: string; partitions: number; configs: Record<string, string> }[] = [];
     const bridge = loadAs(byProcess(overlay, 'bridge'), overlay, tmp) as Config;
     // what the bridge would create: every routed command's topic, unknown commands', dead letters
-    const routed = routedTopics({
-      rules: parseRoutes(bridge.COMMAND_ROUTES),
-      c2cTopic: bridge.KAFKA_TOPIC,
-      otherTopic:
-        bridge.KAFKA_OTHER_CALLBACKS_TOPIC === 'off' ? null : bridge.KAFKA_OTHER_CALLBACKS_TOPIC,
-    });
+    const routed = routedTopics(routingOptionsOf(bridge));
     expect(routed).toEqual(expect.arrayContaining(['c2c.after-send-msg', 'group.after-send-msg']));
     for (const topic of [...routed, bridge.KAFKA_DLQ_TOPIC]) {
       expected.push({ topic, partitions: bridge.KAFKA_TOPIC_PARTITIONS, configs: {} });
