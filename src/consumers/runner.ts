@@ -1,5 +1,11 @@
 import type avro from 'avsc';
-import type { BatchControl, GroupConsumer, InputRecord, OutputRecord } from '../kafka/consumer';
+import type {
+  BatchControl,
+  GroupConsumer,
+  InputRecord,
+  Landed,
+  OutputRecord,
+} from '../kafka/consumer';
 import { WireFormatError } from '../kafka/codec';
 import { RecordDecodeError, SchemaNotFoundError, type Registry } from '../kafka/registry';
 import type { Logger } from '../observability/logger';
@@ -7,6 +13,13 @@ import type { AfterSendMsgCallback, Envelope } from '../tencent/callback';
 import type { CallbackRecordMapper } from '../tencent/record';
 import { RecentKeys } from './dedupe';
 import type { RunnerMetrics } from './metrics';
+import {
+  formatStateMetadata,
+  parseStateMetadata,
+  stateRecords,
+  stateRefOf,
+  type StateRef,
+} from './state-store';
 
 /**
  * The consumer runner shared by every consumer of the bridge's topics (`c2c.after-send-msg`,
@@ -53,8 +66,8 @@ export interface ExactlyOnce {
   commitIntervalMs: number;
   /** After this long without input, `logic.idle()` runs (0: never). */
   idleMs: number;
-  /** Reads the state record written with sequence number `seq` (from the state topic). */
-  loadState(seq: number): Promise<Buffer>;
+  /** Reads the snapshot the committed offsets name (from the state topic). */
+  loadState(ref: StateRef): Promise<Buffer>;
 }
 
 export interface RunnerOptions<C = AfterSendMsgCallback> {
@@ -79,10 +92,6 @@ export interface RunnerOptions<C = AfterSendMsgCallback> {
   onFatal(err: Error): void;
   clock?: () => number;
 }
-
-/** Offsets' commit metadata names the state snapshot committed with them. */
-const SEQ_PREFIX = 'state-seq=';
-export const STATE_SEQ_HEADER = 'state-seq';
 
 export const DLQ_CONSUMER_HEADERS = {
   reason: 'dlq.reason',
@@ -349,23 +358,16 @@ export class ConsumerRunner<C = AfterSendMsgCallback> {
     // what flush() takes out is no longer in the snapshot, so it goes first
     const flushed = logic.flush?.(this.clock()) ?? [];
     const state = logic.snapshot?.() ?? Buffer.alloc(0);
-    const outputs = [
-      ...this.pending,
-      ...flushed,
-      {
-        topic: eo.stateTopic,
-        key: eo.stateKey,
-        value: state,
-        headers: { [STATE_SEQ_HEADER]: String(seq) },
-      },
-    ];
-    const offsets = [...this.positions].map(([partition, next]) => ({
-      partition,
-      offset: String(next),
-      metadata: `${SEQ_PREFIX}${seq}`,
-    }));
+    const positions = [...this.positions];
+    // the offsets' metadata says where the snapshot's parts landed: a restart reads just those
+    const offsets = (landed: Landed[]) => {
+      const metadata = formatStateMetadata(stateRefOf(seq, landed));
+      return positions.map(([partition, next]) => ({ partition, offset: String(next), metadata }));
+    };
     try {
-      await this.o.consumer.transact(outputs, offsets);
+      await this.o.consumer.transact([...this.pending, ...flushed], offsets, {
+        alone: stateRecords(eo.stateTopic, eo.stateKey, seq, state),
+      });
     } catch (err) {
       metrics.commits.inc({ consumer: name, result: 'error' });
       // the in-memory state is now ahead of what Kafka holds: start again from what it holds
@@ -383,20 +385,23 @@ export class ConsumerRunner<C = AfterSendMsgCallback> {
   private async restoreCommitted(): Promise<void> {
     const eo = this.o.exactlyOnce as ExactlyOnce;
     const committed = await this.o.consumer.committed();
-    let seq = 0;
+    // every partition's metadata names the same snapshot (one transaction commits them all)
+    let ref: StateRef | undefined;
     for (const c of committed) {
       this.committedPositions.set(c.partition, BigInt(c.offset));
-      const m = c.metadata?.startsWith(SEQ_PREFIX)
-        ? Number(c.metadata.slice(SEQ_PREFIX.length))
-        : 0;
-      if (Number.isSafeInteger(m) && m > seq) seq = m;
+      const r = parseStateMetadata(c.metadata);
+      if (r && (ref === undefined || r.seq > ref.seq)) ref = r;
     }
-    this.seq = seq;
-    this.committedState = seq > 0 ? await eo.loadState(seq) : undefined;
+    this.seq = ref?.seq ?? 0;
+    this.committedState = ref ? await eo.loadState(ref) : undefined;
     this.resetToCommitted();
     this.o.logger.info(
-      { stateSeq: seq, partitions: committed.length },
-      seq > 0 ? 'state restored from the last transaction' : 'no earlier state: starting fresh',
+      {
+        stateSeq: this.seq,
+        stateBytes: this.committedState?.length ?? 0,
+        partitions: committed.length,
+      },
+      ref ? 'state restored from the last transaction' : 'no earlier state: starting fresh',
     );
   }
 

@@ -7,7 +7,6 @@ import { createKafka, isTransientKafkaError, type Kafka } from '../kafka/client'
 import { avroType, createEncoder, type RecordEncoder } from '../kafka/codec';
 import { GroupConsumer } from '../kafka/consumer';
 import { kafkaSecurity, registryOptions } from '../kafka/from-config';
-import { readUntil } from '../kafka/reader';
 import { Registry } from '../kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from '../observability/logger';
 import { createMetricsRegistry } from '../observability/metrics';
@@ -20,7 +19,8 @@ import { createRecordMapper, type CallbackRecordMapper } from '../tencent/record
 import { buildSchemaModel } from '../tencent/schema-model';
 import type { RunnerConfig } from './config';
 import { createRunnerMetrics, initialiseRunnerSeries, type RunnerMetrics } from './metrics';
-import { ConsumerRunner, STATE_SEQ_HEADER, type ConsumerLogic } from './runner';
+import { ConsumerRunner, type ConsumerLogic } from './runner';
+import { loadState } from './state-store';
 
 /**
  * What a consumer built on the runner declares; `startConsumer` does the rest (Kafka, registry,
@@ -282,7 +282,7 @@ function buildRunner<C>(o: {
             stateKey: groupId,
             commitIntervalMs: eo.commitIntervalMs,
             idleMs: eo.idleMs,
-            loadState: (seq) => loadState(kafka, eo.stateTopic, groupId, seq),
+            loadState: (ref) => loadState(kafka, eo.stateTopic, groupId, ref),
           },
         }
       : {}),
@@ -309,16 +309,6 @@ async function createTopics(
     const t = await ensureTopic(kafka, spec);
     if (t.created) logger.info({ topic: spec.topic, partitions: t.partitions }, 'topic created');
   }
-}
-
-/** The state record of `key` written with sequence number `seq` (committed transactions only). */
-async function loadState(kafka: Kafka, topic: string, key: string, seq: number): Promise<Buffer> {
-  const matches = (r: { key: Buffer | null; headers: Record<string, string> }) =>
-    r.key?.toString() === key && r.headers[STATE_SEQ_HEADER] === String(seq);
-  const records = await readUntil(kafka, topic, (rs) => rs.some(matches), 60000);
-  const found = records.findLast(matches);
-  if (!found?.value) throw new Error(`state ${seq} of ${key} not found in ${topic}`);
-  return found.value;
 }
 
 /**

@@ -23,9 +23,19 @@ export interface InputRecord {
 
 export interface OutputRecord {
   topic: string;
+  /** Unset: by key (murmur2, as Java clients). */
+  partition?: number;
   key: string | Buffer | null;
   value: Buffer;
   headers?: Record<string, string>;
+}
+
+/** Where the first record a produce sent to a topic-partition landed. */
+export interface Landed {
+  topic: string;
+  partition: number;
+  /** Offset of that first record (decimal string); the batch's others follow it. */
+  baseOffset: string;
 }
 
 /** The next offset to read of a partition, with optional commit metadata. */
@@ -151,12 +161,29 @@ export class GroupConsumer {
     );
   }
 
-  /** Exactly once: `records` and the group's `offsets` commit together or not at all. */
-  async transact(records: OutputRecord[], offsets: PartitionOffset[]): Promise<void> {
+  /**
+   * Exactly once: `records`, `opts.alone` and the group's offsets commit together or not at all.
+   * The records of `alone` are sent one per request after the others, and the offsets may depend
+   * on where they landed (`landed`, in their order): commit metadata naming state records.
+   */
+  async transact(
+    records: OutputRecord[],
+    offsetsFor: PartitionOffset[] | ((landed: Landed[]) => PartitionOffset[]),
+    opts: { alone?: OutputRecord[] } = {},
+  ): Promise<void> {
     const tx = await this.producer.transaction();
     try {
       if (records.length > 0)
         await tx.sendBatch({ acks: -1, topicMessages: toTopicMessages(records) });
+      // each in a request (a record batch) of its own: a batch must fit max.message.bytes whole
+      const landed: Landed[] = [];
+      for (const record of opts.alone ?? []) {
+        const [m] = await tx.sendBatch({ acks: -1, topicMessages: toTopicMessages([record]) });
+        if (m?.baseOffset === undefined)
+          throw new Error(`no offset for a record of ${record.topic}`);
+        landed.push({ topic: m.topicName, partition: m.partition, baseOffset: m.baseOffset });
+      }
+      const offsets = typeof offsetsFor === 'function' ? offsetsFor(landed) : offsetsFor;
       if (offsets.length > 0) {
         await tx.sendOffsets({
           consumerGroupId: this.opts.groupId,
@@ -220,12 +247,22 @@ function headerStrings(h: Record<string, unknown> | undefined): Record<string, s
 function toTopicMessages(records: OutputRecord[]) {
   const byTopic = new Map<
     string,
-    { key: string | Buffer | null; value: Buffer; headers?: Record<string, string> }[]
+    {
+      key: string | Buffer | null;
+      value: Buffer;
+      partition?: number;
+      headers?: Record<string, string>;
+    }[]
   >();
   for (const r of records) {
     let list = byTopic.get(r.topic);
     if (!list) byTopic.set(r.topic, (list = []));
-    list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: r.headers } : {}) });
+    list.push({
+      key: r.key,
+      value: r.value,
+      ...(r.partition !== undefined ? { partition: r.partition } : {}),
+      ...(r.headers ? { headers: r.headers } : {}),
+    });
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }

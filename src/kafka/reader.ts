@@ -75,6 +75,34 @@ export async function readUntil(
   );
 }
 
+/**
+ * Reads the committed records of one partition from offset `from` to `to` (both included; `to`
+ * must be a committed record), through a throw-away consumer group that seeks to `from`: the cost
+ * is that range (and one group join), however long the partition.
+ */
+export async function readRange(
+  kafka: Kafka,
+  topic: string,
+  at: { partition: number; from: bigint; to: bigint },
+  timeoutMs = 30000,
+): Promise<ConsumedRecord[]> {
+  const records: ConsumedRecord[] = [];
+  let reached = false;
+  return consumeOnce(
+    kafka,
+    topic,
+    timeoutMs,
+    (offset, partition) => {
+      if (partition !== at.partition || offset < at.from) return false;
+      if (offset >= at.to) reached = true;
+      return offset <= at.to;
+    },
+    () => reached,
+    records,
+    { partition: at.partition, offset: at.from },
+  );
+}
+
 /** Reads `topic` through a new consumer group until `done`, within `timeoutMs`. */
 async function consumeOnce(
   kafka: Kafka,
@@ -83,6 +111,7 @@ async function consumeOnce(
   keep: (offset: bigint, partition: number) => boolean,
   done: (seen: Map<number, bigint>) => boolean,
   records: ConsumedRecord[] = [],
+  seek?: { partition: number; offset: bigint },
 ): Promise<ConsumedRecord[]> {
   const consumer = kafka.consumer({
     groupId: `reader-${randomUUID()}`,
@@ -94,7 +123,8 @@ async function consumeOnce(
   const seen = new Map<number, bigint>();
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    // with a seek to come, nothing is fetched before it (the group starts at the end)
+    await consumer.subscribe({ topics: [topic], fromBeginning: seek === undefined });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () =>
@@ -128,6 +158,10 @@ async function consumeOnce(
               resolve();
             }
           },
+        })
+        .then(() => {
+          if (seek)
+            consumer.seek({ topic, partition: seek.partition, offset: String(seek.offset) });
         })
         .catch(reject);
     });
