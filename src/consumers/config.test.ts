@@ -92,3 +92,34 @@ describe('group-message input configuration', () => {
     ).not.toThrow();
   });
 });
+
+describe('analytics window configuration', () => {
+  it('refuses at start a window length and lateness whose state would not fit, naming both', () => {
+    expect(() =>
+      loadAnalyticsConfig({
+        ANALYTICS_WINDOW_SECONDS: '1',
+        ANALYTICS_ALLOWED_LATENESS_SECONDS: '86400',
+      }),
+    ).toThrow(
+      /ANALYTICS_ALLOWED_LATENESS_SECONDS=86400 with ANALYTICS_WINDOW_SECONDS=1 keeps up to 86402 windows open: up to 675 MiB .* more than 16 MiB/,
+    );
+    // a day of lateness in minute windows fits (1442 windows, about 11 MiB at most)
+    expect(
+      loadAnalyticsConfig({ ANALYTICS_ALLOWED_LATENESS_SECONDS: '86400' })
+        .ANALYTICS_ALLOWED_LATENESS_SECONDS,
+    ).toBe(86400);
+  });
+
+  it('reads the event-time tolerances, and refuses negative ones', () => {
+    const c = loadAnalyticsConfig({
+      ANALYTICS_MAX_EVENT_AHEAD_SECONDS: '60',
+      ANALYTICS_MAX_EVENT_BEHIND_SECONDS: '600',
+    });
+    expect([c.ANALYTICS_MAX_EVENT_AHEAD_SECONDS, c.ANALYTICS_MAX_EVENT_BEHIND_SECONDS]).toEqual([
+      60, 600,
+    ]);
+    expect(() => loadAnalyticsConfig({ ANALYTICS_MAX_EVENT_AHEAD_SECONDS: '-1' })).toThrow(
+      /ANALYTICS_MAX_EVENT_AHEAD_SECONDS/,
+    );
+  });
+});

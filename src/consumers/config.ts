@@ -12,6 +12,7 @@ import {
   type ConfigOf,
   type VarSpec,
 } from '../config';
+import { DEFAULT_PRECISION } from './analytics/hll';
 import { GROUP_MESSAGES_TOPIC } from './group';
 
 /**
@@ -141,6 +142,16 @@ export const analyticsSpec = {
     default: '120',
     doc: 'How far behind the newest `MsgTime` seen an event may be and still be counted in its window; later ones are counted as dropped.',
   },
+  ANALYTICS_MAX_EVENT_AHEAD_SECONDS: {
+    schema: int(0, 86400),
+    default: '300',
+    doc: 'How far ahead of its reception by the bridge (`ReceivedAt`) a `MsgTime` may be; beyond, the event is counted in `OutOfRangeEvents`, in no window, and never moves the watermark.',
+  },
+  ANALYTICS_MAX_EVENT_BEHIND_SECONDS: {
+    schema: int(0, 31_536_000),
+    default: '86400',
+    doc: 'How far behind its reception by the bridge a `MsgTime` may be; beyond, the event is counted in `OutOfRangeEvents`.',
+  },
   ANALYTICS_IDLE_CLOSE_SECONDS: {
     schema: int(0, 86400),
     default: '300',
@@ -248,9 +259,28 @@ function groupInputChecks(
   return problems;
 }
 
+/** Most bytes of distinct counters one analytics state snapshot may hold (see windowStateChecks). */
+export const MAX_SKETCH_STATE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The open windows' distinct counters are in every state snapshot (committed every commit
+ * interval): the window length and allowed lateness must keep them within MAX_SKETCH_STATE_BYTES.
+ */
+function windowStateChecks(c: AnalyticsConfig): string[] {
+  const windows = Math.ceil(c.ANALYTICS_ALLOWED_LATENESS_SECONDS / c.ANALYTICS_WINDOW_SECONDS) + 2;
+  // two counters a window, each at most 2^precision bytes (dense HyperLogLog registers)
+  const bytes = windows * 2 * 2 ** DEFAULT_PRECISION;
+  if (bytes <= MAX_SKETCH_STATE_BYTES) return [];
+  const mib = (n: number) => `${Math.round(n / 1024 / 1024)} MiB`;
+  return [
+    `ANALYTICS_ALLOWED_LATENESS_SECONDS=${c.ANALYTICS_ALLOWED_LATENESS_SECONDS} with ANALYTICS_WINDOW_SECONDS=${c.ANALYTICS_WINDOW_SECONDS} keeps up to ${windows} windows open: up to ${mib(bytes)} of distinct counters in every state snapshot, more than ${mib(MAX_SKETCH_STATE_BYTES)}; lower the lateness or lengthen the windows`,
+  ];
+}
+
 export function loadAnalyticsConfig(env: Record<string, string | undefined>): AnalyticsConfig {
   return loadSpec(analyticsSpec, env, (c) => [
     ...connectionChecks(c),
+    ...windowStateChecks(c),
     ...groupInputChecks(c, [
       ['ANALYTICS_GROUP_TOPIC', c.ANALYTICS_GROUP_TOPIC, 'ANALYTICS_TOPIC', c.ANALYTICS_TOPIC],
       [

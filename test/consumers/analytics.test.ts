@@ -17,13 +17,17 @@ import { loadFixtures } from '../support/fixtures';
  * Window 60 s, allowed lateness 120 s.
  */
 
-const T = 1764115200; // a minute boundary; the fixtures' own MsgTimes are T .. T+5
+/** The fixtures' own MsgTimes are FIXTURES_T .. FIXTURES_T+5; they are moved to T .. T+5. */
+const FIXTURES_T = 1764115200;
+/** A minute boundary 20 minutes ago: every event time within what the bridge's clock allows. */
+const T = Math.floor(Date.now() / 60_000) * 60 - 1200;
 const ms = (s: number): number => s * 1000;
 
 const fixture = (name: string, over: Record<string, unknown> = {}): string => {
   const f = loadFixtures().find((x) => x.name === `${name}.json`);
   if (!f) throw new Error(`no fixture ${name}`);
-  return JSON.stringify({ ...f.json, ...over });
+  const MsgTime = (f.json.MsgTime as number) - FIXTURES_T + T;
+  return JSON.stringify({ ...f.json, MsgTime, ...over });
 };
 
 describe('analytics consumer', () => {
@@ -65,6 +69,8 @@ describe('analytics consumer', () => {
       fixture('unicode-extra-fields'),
       // window T+60; the watermark passes the end of window T
       fixture('text', { MsgTime: T + 70 }),
+      // years ahead: out of range, in no window, the watermark stays (reported by window T)
+      fixture('text', { MsgKey: 'far-future', MsgTime: 9_999_999_999 }),
       // late for window T but within the 120 s: counted there
       fixture('custom', { MsgKey: 'late-but-counted', MsgTime: T + 30 }),
       // watermark T+200 >= T+60+120: window T closes
@@ -106,6 +112,8 @@ describe('analytics consumer', () => {
       UnreadMsgNumUnknown: 1,
       LateEvents: 1,
       DroppedLateEvents: 0,
+      OutOfRangeEvents: 1,
+      Watermark: ms(T + 200),
     });
     expect(w0?.MessagesByElementType).toMatchObject({
       TIMTextElem: 4,

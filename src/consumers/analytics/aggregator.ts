@@ -1,4 +1,4 @@
-import { EventTimeWindows, type WindowBase } from './event-windows';
+import { EventTimeWindows, type WindowBase, type WindowEvent } from './event-windows';
 import { DEFAULT_PRECISION, checkPrecision } from './hll';
 import type { SnapshotCodec } from './snapshot-codec';
 
@@ -9,6 +9,10 @@ export interface MinuteWindowsOptions {
   allowedLatenessSeconds: number;
   /** HyperLogLog precision of the distinct counters, 4 to 16 (default 12). */
   precision?: number;
+  /** How far ahead of its reception an event time may be (see `EventTimeWindows`). */
+  maxAheadSeconds?: number;
+  /** How far behind its reception an event time may be. */
+  maxBehindSeconds?: number;
 }
 
 /** What an aggregator's windows hold and how they are published and saved. */
@@ -38,8 +42,9 @@ export abstract class WindowAggregator<W extends WindowBase, R> {
     private readonly kind: WindowKind<W, R>,
   ) {
     const { windowSeconds = 60, allowedLatenessSeconds, precision = DEFAULT_PRECISION } = options;
-    this.windows = new EventTimeWindows(windowSeconds, allowedLatenessSeconds, (start) =>
-      kind.emptyWindow(start, precision),
+    this.windows = new EventTimeWindows(
+      { ...options, windowSeconds, allowedLatenessSeconds },
+      (start) => kind.emptyWindow(start, precision),
     );
     checkPrecision(precision);
     this.windowSeconds = windowSeconds;
@@ -85,9 +90,9 @@ export abstract class WindowAggregator<W extends WindowBase, R> {
     return this.kind.codec.encode({ WindowSeconds: this.windowSeconds, ...this.windows.state() });
   }
 
-  /** Counts one event at `t` (checked by the caller) in its window: see `EventTimeWindows.add`. */
-  protected addAt(t: number, receivedAtMs: number, count: (w: W) => void) {
-    return this.windows.add(t, receivedAtMs, count);
+  /** Counts one event in its window: see `EventTimeWindows.add`. */
+  protected addEvent(event: WindowEvent, count: (w: W) => void) {
+    return this.windows.add(event, count);
   }
 
   /**

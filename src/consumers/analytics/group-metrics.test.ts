@@ -24,6 +24,7 @@ const record = (over: Partial<GroupWindowRecord> = {}): GroupWindowRecord => ({
   DistinctCountsExact: true,
   LateEvents: 2,
   DroppedLateEvents: 5,
+  OutOfRangeEvents: 0,
   Watermark: 1764115390_000,
   ClosedAt: 1_800_000_000_000,
   ...over,

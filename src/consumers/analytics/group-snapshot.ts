@@ -8,7 +8,9 @@ import { createSnapshotCodec, type SnapshotState } from './snapshot-codec';
  * `snapshot-codec.ts` writes them (the fields below, in this order).
  */
 
-export const GROUP_SNAPSHOT_FORMAT = 0x47; // 'G'
+export const GROUP_SNAPSHOT_FORMAT = 0x67; // 'g'
+/** Written before out-of-range counts and seen keys were kept: still read. */
+export const LEGACY_GROUP_SNAPSHOT_FORMAT = 0x47; // 'G'
 
 /** One window's counts (open, or closed and not yet taken). Times in Unix seconds unless Ms. */
 export interface GroupWindowState {
@@ -25,6 +27,7 @@ export interface GroupWindowState {
   senders: DistinctCounter;
   /** Set when the window closes (0 while open). */
   droppedLateEvents: number;
+  outOfRangeEvents: number;
   watermarkMs: number;
   closedAtMs: number;
 }
@@ -33,6 +36,7 @@ export type GroupAggregatorState = SnapshotState<GroupWindowState>;
 
 const codec = createSnapshotCodec<GroupWindowState>({
   format: GROUP_SNAPSHOT_FORMAT,
+  legacyFormat: LEGACY_GROUP_SNAPSHOT_FORMAT,
   label: 'group analytics snapshot',
   foreignHint: 'was the state record written by another input or version?',
   name: 'GroupAnalyticsState',
@@ -51,6 +55,7 @@ const codec = createSnapshotCodec<GroupWindowState>({
     groups: ['Groups', 'sketch'],
     senders: ['Senders', 'sketch'],
     droppedLateEvents: ['DroppedLateEvents', 'long'],
+    outOfRangeEvents: ['OutOfRangeEvents', 'long'],
     watermarkMs: ['WatermarkMs', 'long'],
     closedAtMs: ['ClosedAtMs', 'long'],
   },

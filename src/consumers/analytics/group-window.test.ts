@@ -23,6 +23,8 @@ const fixtures = new Map(
 );
 const T = 1764115200; // a minute boundary
 const RECEIVED = 1_800_000_000_000;
+/** Event times anywhere (the range check has tests of its own). */
+const ANY_TIME = { maxAheadSeconds: 1e12, maxBehindSeconds: 1e12 };
 const envelope = (OptPlatform: string | null = 'iOS', ReceivedAt = RECEIVED): Envelope => ({
   SdkAppid: '1400000001',
   OptPlatform,
@@ -57,7 +59,7 @@ const valid = (records: GroupWindowRecord[]) => {
 
 describe('GroupMinuteWindows', () => {
   it('counts a window of group messages by group type, element type, platform, topic and online-only', () => {
-    const w = new GroupMinuteWindows({ allowedLatenessSeconds: 0 });
+    const w = new GroupMinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
     add(w, 'sample', { MsgTime: T + 1 }); // Public, online-only, text
     add(w, 'topic-id', { MsgTime: T + 2 }, envelope('Android')); // Community, topic
     add(w, 'all-element-types', { MsgTime: T + 3 }, envelope(null)); // Community, topic, 10 types
@@ -105,13 +107,14 @@ describe('GroupMinuteWindows', () => {
       DistinctCountsExact: true,
       LateEvents: 0,
       DroppedLateEvents: 0,
+      OutOfRangeEvents: 0,
       Watermark: (T + 60) * 1000,
       ClosedAt: RECEIVED,
     });
   });
 
   it('counts late messages within the lateness, drops later ones and reports them once', () => {
-    const w = new GroupMinuteWindows({ allowedLatenessSeconds: 120 });
+    const w = new GroupMinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 120 });
     expect(add(w, 'sample', { MsgTime: T + 10 })).toBe('counted');
     expect(add(w, 'sample', { MsgTime: T + 70, MsgSeq: 2 })).toBe('counted');
     expect(add(w, 'sample', { MsgTime: T + 30, MsgSeq: 3 })).toBe('late');
@@ -125,6 +128,7 @@ describe('GroupMinuteWindows', () => {
       Messages: 2,
       LateEvents: 1,
       DroppedLateEvents: 0,
+      OutOfRangeEvents: 0,
     });
     expect(w.watermark).toBe(T + 180);
     expect(w.closeAll(RECEIVED + 5)).toBe(2);
@@ -133,13 +137,14 @@ describe('GroupMinuteWindows', () => {
       WindowStart: (T + 60) * 1000,
       Messages: 1,
       DroppedLateEvents: 1,
+      OutOfRangeEvents: 0,
       ClosedAt: RECEIVED + 5,
     });
     expect(w3).toMatchObject({ WindowStart: (T + 180) * 1000, Messages: 1, DroppedLateEvents: 0 });
   });
 
   it('windows a message without a usable MsgTime by ReceivedAt, and reads a MsgTime sent as a string', () => {
-    const w = new GroupMinuteWindows({ allowedLatenessSeconds: 0 });
+    const w = new GroupMinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
     add(w, 'sample', { MsgTime: undefined }, envelope('iOS', (T + 3) * 1000 + 999));
     add(w, 'sample', { MsgTime: 'soon', MsgSeq: 2 }, envelope('iOS', (T + 4) * 1000));
     add(w, 'sample', { MsgTime: String(T + 5), MsgSeq: 3 });
@@ -150,7 +155,7 @@ describe('GroupMinuteWindows', () => {
   });
 
   it('bounds the group-type map: documented types always keyed, others up to the limit, then "other"', () => {
-    const w = new GroupMinuteWindows({ allowedLatenessSeconds: 0 });
+    const w = new GroupMinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
     for (let i = 0; i < MAP_KEY_LIMIT + 8; i++) {
       add(w, 'sample', { MsgTime: T, MsgSeq: i, Type: `Custom${i}` });
     }
@@ -174,7 +179,7 @@ describe('GroupMinuteWindows', () => {
         GroupId: `g${i % 13}`,
       },
     }));
-    const options = { allowedLatenessSeconds: 30 };
+    const options = { ...ANY_TIME, allowedLatenessSeconds: 30 };
     const once = new GroupMinuteWindows(options);
     for (const { name, over } of inputs) add(once, name, over);
     once.closeAll(1);
@@ -199,17 +204,18 @@ describe('GroupMinuteWindows', () => {
   });
 
   it('refuses a C2C snapshot, and the C2C aggregator refuses a group one', () => {
-    const group = new GroupMinuteWindows({ allowedLatenessSeconds: 0 });
+    const group = new GroupMinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
     add(group, 'sample', { MsgTime: T });
-    const c2c = new MinuteWindows({ allowedLatenessSeconds: 0 });
-    expect(() => GroupMinuteWindows.restore(c2c.snapshot(), { allowedLatenessSeconds: 0 })).toThrow(
-      /not a group analytics snapshot/,
-    );
-    expect(() => MinuteWindows.restore(group.snapshot(), { allowedLatenessSeconds: 0 })).toThrow(
-      /not an analytics snapshot/,
-    );
+    const c2c = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
+    expect(() =>
+      GroupMinuteWindows.restore(c2c.snapshot(), { ...ANY_TIME, allowedLatenessSeconds: 0 }),
+    ).toThrow(/not a group analytics snapshot/);
+    expect(() =>
+      MinuteWindows.restore(group.snapshot(), { ...ANY_TIME, allowedLatenessSeconds: 0 }),
+    ).toThrow(/not an analytics snapshot/);
     expect(() =>
       GroupMinuteWindows.restore(group.snapshot(), {
+        ...ANY_TIME,
         windowSeconds: 30,
         allowedLatenessSeconds: 0,
       }),

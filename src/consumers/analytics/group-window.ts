@@ -1,6 +1,7 @@
 import { platformLabel } from '../../observability/platform';
 import type { Envelope } from '../../tencent/callback';
 import {
+  groupMessageKey,
   groupTypeLabel,
   isKnownGroupType,
   text,
@@ -46,6 +47,7 @@ export interface GroupWindowRecord {
   DistinctCountsExact: boolean;
   LateEvents: number;
   DroppedLateEvents: number;
+  OutOfRangeEvents: number;
   Watermark: number;
   ClosedAt: number;
 }
@@ -66,11 +68,9 @@ export class GroupMinuteWindows extends WindowAggregator<GroupWindowState, Group
   add(callback: GroupMessageCallback, envelope: Envelope): AddOutcome {
     const msgTime = whole(callback.MsgTime);
     const t = msgTime ?? Math.floor(envelope.ReceivedAt / 1000);
-    if (!Number.isSafeInteger(t) || t < 0) {
-      throw new RangeError(`no usable event time: MsgTime and ReceivedAt are not Unix times`);
-    }
-    return this.addAt(t, envelope.ReceivedAt, (w) =>
-      count(w, callback, envelope, msgTime === undefined),
+    return this.addEvent(
+      { t, receivedAtMs: envelope.ReceivedAt, key: groupMessageKey(callback) },
+      (w) => count(w, callback, envelope, msgTime === undefined),
     );
   }
 
@@ -95,6 +95,7 @@ function emptyWindow(start: number, precision: number): GroupWindowState {
     groups: new DistinctCounter(precision),
     senders: new DistinctCounter(precision),
     droppedLateEvents: 0,
+    outOfRangeEvents: 0,
     watermarkMs: 0,
     closedAtMs: 0,
   };
@@ -135,6 +136,7 @@ function toRecord(w: GroupWindowState, windowSeconds: number): GroupWindowRecord
     DistinctCountsExact: w.groups.exact && w.senders.exact,
     LateEvents: w.lateEvents,
     DroppedLateEvents: w.droppedLateEvents,
+    OutOfRangeEvents: w.outOfRangeEvents,
     Watermark: w.watermarkMs,
     ClosedAt: w.closedAtMs,
   };

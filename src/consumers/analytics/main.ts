@@ -2,6 +2,7 @@ import { loadAnalyticsConfig, type AnalyticsConfig } from '../config';
 import { groupMessagesInput, type GroupMessageCallback } from '../group';
 import type { ConsumerDefinition, InputDefinition } from '../start';
 import { encoderFor, input, runConsumerProcess } from '../start';
+import { STATE_TOPIC_CONFIGS } from '../state-store';
 import { createGroupAnalyticsMetrics, observeGroupWindow } from './group-metrics';
 import { GroupMinuteWindows } from './group-window';
 import { windowLogic } from './logic';
@@ -24,6 +25,8 @@ export function analyticsConsumer(config: AnalyticsConfig): ConsumerDefinition {
   const options: MinuteWindowsOptions = {
     windowSeconds: config.ANALYTICS_WINDOW_SECONDS,
     allowedLatenessSeconds: config.ANALYTICS_ALLOWED_LATENESS_SECONDS,
+    maxAheadSeconds: config.ANALYTICS_MAX_EVENT_AHEAD_SECONDS,
+    maxBehindSeconds: config.ANALYTICS_MAX_EVENT_BEHIND_SECONDS,
   };
   const topic = config.ANALYTICS_TOPIC;
   const groupInput = config.GROUP_KAFKA_TOPIC;
@@ -46,7 +49,10 @@ export function analyticsConsumer(config: AnalyticsConfig): ConsumerDefinition {
         topic: config.ANALYTICS_STATE_TOPIC,
         numPartitions: 1,
         replicationFactor: config.OUTPUT_TOPIC_REPLICATION_FACTOR,
-        configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+        configEntries: Object.entries(STATE_TOPIC_CONFIGS).map(([name, value]) => ({
+          name,
+          value,
+        })),
       },
     ],
     exactlyOnce: exactlyOnce(config.ANALYTICS_TRANSACTIONAL_ID),

@@ -29,6 +29,7 @@ const record = (over: Partial<WindowRecord> = {}): WindowRecord => ({
   UnreadMsgNumUnknown: 3,
   LateEvents: 2,
   DroppedLateEvents: 7,
+  OutOfRangeEvents: 0,
   Watermark: 1764115390_000,
   ClosedAt: 1_800_000_000_000,
   ...over,

@@ -35,6 +35,11 @@ export type SnapshotFields<W> = {
 export interface SnapshotSpec<W extends WindowBase> {
   /** The first byte of every snapshot. */
   format: number;
+  /**
+   * The first byte of snapshots written before `ADDED_FIELDS` existed: read too (those fields
+   * get their defaults), so an upgrade keeps the exactly-once state.
+   */
+  legacyFormat: number;
   /** Names the snapshot in errors, e.g. "analytics snapshot". */
   label: string;
   /** Says, after a wrong format byte, where such bytes come from. */
@@ -128,29 +133,61 @@ const FROM_AVRO: Record<Kind, (value: never) => unknown> = {
 
 type AvroWindow = Record<string, unknown>;
 
+/** Fields of the current format that the legacy one lacks, with the values it reads as. */
+const ADDED_WINDOW_FIELDS: Record<string, unknown> = { OutOfRangeEvents: 0 };
+const ADDED_STATE_FIELDS = [
+  { name: 'PendingOutOfRange', type: 'long', default: 0 },
+  {
+    name: 'SeenKeys',
+    type: {
+      type: 'array',
+      items: {
+        type: 'record',
+        name: 'SeenKeys',
+        fields: [
+          { name: 'Start', type: 'long' },
+          { name: 'Hashes', type: 'bytes' },
+        ],
+      },
+    },
+    default: [],
+  },
+];
+
 export function createSnapshotCodec<W extends WindowBase>(spec: SnapshotSpec<W>): SnapshotCodec<W> {
   const fields = Object.entries(spec.fields) as [keyof W, readonly [string, Kind]][];
-  const defined = new Set<string>();
-  const windowFields = fields.map(([, [name, kind]]) => ({ name, type: avroType(kind, defined) }));
-  const stateType = avro.Type.forSchema({
-    type: 'record',
-    name: spec.name,
-    namespace: spec.namespace,
-    fields: [
-      { name: 'WindowSeconds', type: 'int' },
-      { name: 'Watermark', type: ['null', 'long'] },
-      { name: 'ClosedUntil', type: ['null', 'long'] },
-      { name: 'PendingDropped', type: 'long' },
-      {
-        name: 'Open',
-        type: {
-          type: 'array',
-          items: { type: 'record', name: spec.windowName, fields: windowFields },
+  const stateSchema = (legacy: boolean): avro.Schema => {
+    const defined = new Set<string>();
+    const windowFields = fields
+      .filter(([, [name]]) => !(legacy && name in ADDED_WINDOW_FIELDS))
+      .map(([, [name, kind]]) => ({
+        name,
+        type: avroType(kind, defined),
+        ...(name in ADDED_WINDOW_FIELDS ? { default: ADDED_WINDOW_FIELDS[name] } : {}),
+      }));
+    return {
+      type: 'record',
+      name: spec.name,
+      namespace: spec.namespace,
+      fields: [
+        { name: 'WindowSeconds', type: 'int' },
+        { name: 'Watermark', type: ['null', 'long'] },
+        { name: 'ClosedUntil', type: ['null', 'long'] },
+        { name: 'PendingDropped', type: 'long' },
+        ...(legacy ? [] : ADDED_STATE_FIELDS),
+        {
+          name: 'Open',
+          type: {
+            type: 'array',
+            items: { type: 'record', name: spec.windowName, fields: windowFields },
+          },
         },
-      },
-      { name: 'Closed', type: { type: 'array', items: spec.windowName } },
-    ],
-  } as avro.Schema);
+        { name: 'Closed', type: { type: 'array', items: spec.windowName } },
+      ],
+    } as avro.Schema;
+  };
+  const stateType = avro.Type.forSchema(stateSchema(false));
+  const fromLegacy = stateType.createResolver(avro.Type.forSchema(stateSchema(true)));
 
   const toAvro = (w: W): AvroWindow => {
     const out: AvroWindow = {};
@@ -171,7 +208,8 @@ export function createSnapshotCodec<W extends WindowBase>(spec: SnapshotSpec<W>)
       return Buffer.concat([Buffer.of(spec.format), stateType.toBuffer(value)]);
     },
     decode(bytes) {
-      if (bytes.length === 0 || bytes[0] !== spec.format) {
+      const legacy = bytes[0] === spec.legacyFormat;
+      if (bytes.length === 0 || (bytes[0] !== spec.format && !legacy)) {
         throw new RangeError(
           `not ${article} ${spec.label} of format ${spec.format} (first byte ${bytes[0] ?? 'missing'}): ${spec.foreignHint}`,
         );
@@ -182,7 +220,7 @@ export function createSnapshotCodec<W extends WindowBase>(spec: SnapshotSpec<W>)
       };
       let value: Decoded;
       try {
-        value = stateType.fromBuffer(bytes.subarray(1)) as Decoded;
+        value = stateType.fromBuffer(bytes.subarray(1), legacy ? fromLegacy : undefined) as Decoded;
       } catch (err) {
         throw new RangeError(`${spec.label} is corrupt: ${(err as Error).message}`, { cause: err });
       }

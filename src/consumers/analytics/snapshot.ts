@@ -6,7 +6,9 @@ import { createSnapshotCodec, type SnapshotState } from './snapshot-codec';
  * byte 1, then the windows as `snapshot-codec.ts` writes them (the fields below, in this order).
  */
 
-export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_FORMAT = 2;
+/** Written before out-of-range counts and seen keys were kept: still read. */
+export const LEGACY_SNAPSHOT_FORMAT = 1;
 
 /** One window's counts (open, or closed and not yet taken). Times in Unix seconds unless Ms. */
 export interface WindowState {
@@ -24,6 +26,7 @@ export interface WindowState {
   recipients: DistinctCounter;
   /** Set when the window closes (0 while open). */
   droppedLateEvents: number;
+  outOfRangeEvents: number;
   watermarkMs: number;
   closedAtMs: number;
 }
@@ -32,6 +35,7 @@ export type AggregatorState = SnapshotState<WindowState>;
 
 const codec = createSnapshotCodec<WindowState>({
   format: SNAPSHOT_FORMAT,
+  legacyFormat: LEGACY_SNAPSHOT_FORMAT,
   label: 'analytics snapshot',
   foreignHint: 'was the state topic written by another version?',
   name: 'AnalyticsState',
@@ -50,6 +54,7 @@ const codec = createSnapshotCodec<WindowState>({
     senders: ['Senders', 'sketch'],
     recipients: ['Recipients', 'sketch'],
     droppedLateEvents: ['DroppedLateEvents', 'long'],
+    outOfRangeEvents: ['OutOfRangeEvents', 'long'],
     watermarkMs: ['WatermarkMs', 'long'],
     closedAtMs: ['ClosedAtMs', 'long'],
   },

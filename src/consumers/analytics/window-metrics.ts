@@ -43,6 +43,11 @@ export function createWindowMetrics(registry: Registry, p: string, words: Window
       help: `${words.dropped} dropped because their window had already closed (reported with the next closed window).`,
       registers,
     }),
+    outOfRangeEvents: new Counter({
+      name: `${p}out_of_range_events_total`,
+      help: `${messages} whose event time was too far from when the bridge received them (in no window; reported with the next closed window).`,
+      registers,
+    }),
     lastWindowMessages: new Gauge({
       name: `${p}last_window_messages`,
       help: `${messages} in the last closed window.`,
@@ -74,6 +79,7 @@ export interface WindowRecordBase {
   Messages: number;
   LateEvents: number;
   DroppedLateEvents: number;
+  OutOfRangeEvents: number;
 }
 
 /** Adds the shared part of a closed window to the metrics. */
@@ -82,6 +88,7 @@ export function observeWindowBase(m: WindowMetrics, record: WindowRecordBase): v
   m.messages.inc(record.Messages);
   m.lateEvents.inc(record.LateEvents);
   m.droppedLateEvents.inc(record.DroppedLateEvents);
+  m.outOfRangeEvents.inc(record.OutOfRangeEvents);
   m.lastWindowMessages.set(record.Messages);
   m.lastWindowEnd.set(record.WindowEnd / 1000);
 }

@@ -28,12 +28,16 @@ const envelope = (OptPlatform: string | null, ReceivedAt = 1_800_000_000_000): E
   ClientIP: null,
   ReceivedAt,
 });
-/** text.json at another MsgTime, with overrides. */
+/** text.json at another MsgTime (and with a MsgKey of its own), with overrides. */
+let keys = 0;
 const msg = (MsgTime: number, over: Partial<AfterSendMsgCallback> = {}): AfterSendMsgCallback => ({
   ...fixture('text.json'),
   MsgTime,
+  MsgKey: `key-${++keys}`,
   ...over,
 });
+/** Event times anywhere (the range check has tests of its own). */
+const ANY_TIME = { maxAheadSeconds: 1e12, maxBehindSeconds: 1e12 };
 
 const analyticsType = avroType(loadAnalyticsSchema());
 
@@ -50,7 +54,7 @@ describe('MinuteWindows on the fixture callbacks', () => {
   };
 
   function run(): { outcomes: Record<string, AddOutcome>; records: WindowRecord[] } {
-    const windows = new MinuteWindows({ allowedLatenessSeconds: 120 });
+    const windows = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 120 });
     const outcomes: Record<string, AddOutcome> = {};
     for (const name of [...fixtures.keys()].sort()) {
       outcomes[name] = windows.add(fixture(name), envelope(platforms[name] ?? null));
@@ -105,6 +109,7 @@ describe('MinuteWindows on the fixture callbacks', () => {
         UnreadMsgNumUnknown: 1,
         LateEvents: 0,
         DroppedLateEvents: 1,
+        OutOfRangeEvents: 0,
         Watermark: 1764115205_000,
         ClosedAt: 1_800_000_000_999,
       },
@@ -124,7 +129,7 @@ describe('MinuteWindows lateness', () => {
   const at = (ms: number) => envelope('iOS', ms);
 
   it('counts an event within the allowed lateness as late and drops a later one', () => {
-    const w = new MinuteWindows({ windowSeconds: 60, allowedLatenessSeconds: 30 });
+    const w = new MinuteWindows({ ...ANY_TIME, windowSeconds: 60, allowedLatenessSeconds: 30 });
     expect(w.add(msg(1000), at(1))).toBe('counted'); // window [960, 1020)
     expect(w.add(msg(1030), at(2))).toBe('counted'); // window [1020, 1080); watermark 1030
     expect(w.add(msg(1010), at(3))).toBe('late'); // 960 window, watermark past its end
@@ -139,6 +144,7 @@ describe('MinuteWindows lateness', () => {
       Messages: 2,
       LateEvents: 1,
       DroppedLateEvents: 0,
+      OutOfRangeEvents: 0,
       Watermark: 1050_000,
       ClosedAt: 5,
     });
@@ -154,6 +160,7 @@ describe('MinuteWindows lateness', () => {
         Messages: 3,
         LateEvents: 0,
         DroppedLateEvents: 2,
+        OutOfRangeEvents: 0,
         ClosedAt: 9,
       }),
     ]);
@@ -161,7 +168,7 @@ describe('MinuteWindows lateness', () => {
   });
 
   it('with zero lateness closes a window as soon as an event reaches its end', () => {
-    const w = new MinuteWindows({ allowedLatenessSeconds: 0 });
+    const w = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
     expect(w.add(msg(59), at(1))).toBe('counted');
     expect(w.add(msg(60), at(2))).toBe('counted');
     expect(w.takeClosed().map((r) => r.WindowStart)).toEqual([0]);
@@ -169,7 +176,7 @@ describe('MinuteWindows lateness', () => {
   });
 
   it('closes several windows in start order when the watermark jumps', () => {
-    const w = new MinuteWindows({ allowedLatenessSeconds: 200 });
+    const w = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 200 });
     for (const t of [130, 70, 10, 125]) w.add(msg(t), at(t));
     expect(w.openWindows).toBe(3);
     w.add(msg(10_000), at(99));
@@ -181,7 +188,7 @@ describe('MinuteWindows lateness', () => {
   });
 
   it('drops events for windows closed by closeAll, even ahead of the watermark', () => {
-    const w = new MinuteWindows({ allowedLatenessSeconds: 600 });
+    const w = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 600 });
     w.add(msg(61), at(1));
     expect(w.closeAll(42)).toBe(1);
     expect(w.closeAll(43)).toBe(0);
@@ -199,7 +206,7 @@ describe('MinuteWindows lateness', () => {
 
 describe('MinuteWindows counting rules', () => {
   const closeOne = (callbacks: [AfterSendMsgCallback, Envelope][]): WindowRecord => {
-    const w = new MinuteWindows({ allowedLatenessSeconds: 0 });
+    const w = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 });
     for (const [c, e] of callbacks) w.add(c, e);
     w.closeAll(0);
     const [record] = w.takeClosed();
@@ -274,19 +281,20 @@ describe('MinuteWindows counting rules', () => {
     expect(record.DistinctCountsExact).toBe(true);
   });
 
-  it('rejects bad options and MsgTime with a message naming them', () => {
-    expect(() => new MinuteWindows({ allowedLatenessSeconds: -1 })).toThrow(
+  it('rejects bad options with a message naming them, and takes any MsgTime', () => {
+    expect(() => new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: -1 })).toThrow(
       /allowedLatenessSeconds/,
     );
-    expect(() => new MinuteWindows({ windowSeconds: 0, allowedLatenessSeconds: 0 })).toThrow(
-      /windowSeconds/,
-    );
-    expect(() => new MinuteWindows({ allowedLatenessSeconds: 0, precision: 30 })).toThrow(
-      /precision/,
-    );
-    expect(() =>
-      new MinuteWindows({ allowedLatenessSeconds: 0 }).add(msg(1.5), envelope(null)),
-    ).toThrow(/MsgTime/);
+    expect(
+      () => new MinuteWindows({ ...ANY_TIME, windowSeconds: 0, allowedLatenessSeconds: 0 }),
+    ).toThrow(/windowSeconds/);
+    expect(
+      () => new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0, precision: 30 }),
+    ).toThrow(/precision/);
+    // not thrown (the record would be dead-lettered): out of range
+    expect(
+      new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 }).add(msg(1.5), envelope(null)),
+    ).toBe('out_of_range');
   });
 });
 
@@ -318,6 +326,7 @@ describe('MinuteWindows snapshot and restore', () => {
         out.push(
           w.add(
             msg(op.t, {
+              MsgKey: `op-${i}`,
               From_Account: `u${op.from}`,
               To_Account: `u${op.to}`,
               SendMsgResult: op.to === 3 ? 20006 : 0,
@@ -338,7 +347,12 @@ describe('MinuteWindows snapshot and restore', () => {
         fc.integer({ min: 0, max: 200 }),
         fc.constantFrom(4, 12),
         (ops, cutSeed, lateness, precision) => {
-          const opts = { windowSeconds: 60, allowedLatenessSeconds: lateness, precision };
+          const opts = {
+            ...ANY_TIME,
+            windowSeconds: 60,
+            allowedLatenessSeconds: lateness,
+            precision,
+          };
           const cut = ops.length === 0 ? 0 : cutSeed % (ops.length + 1);
 
           const straight = new MinuteWindows(opts);
@@ -371,7 +385,7 @@ describe('MinuteWindows snapshot and restore', () => {
   });
 
   it('keeps dense sketches exact across a restore', () => {
-    const opts = { allowedLatenessSeconds: 60, precision: 12 };
+    const opts = { ...ANY_TIME, allowedLatenessSeconds: 60, precision: 12 };
     const a = new MinuteWindows(opts);
     for (let i = 0; i < 5000; i++) {
       a.add(msg(i % 60, { From_Account: `s${i}`, To_Account: `r${i % 10}` }), envelope(null));
@@ -389,36 +403,36 @@ describe('MinuteWindows snapshot and restore', () => {
     expect(Math.abs((ra as WindowRecord).DistinctSenders / 5001 - 1)).toBeLessThan(0.05);
   });
 
-  it('is compact: bounded by the open windows and the sketch size', () => {
-    const w = new MinuteWindows({ allowedLatenessSeconds: 120, precision: 12 });
+  it('is compact: bounded by the open windows, the sketch size and 8 bytes a counted message', () => {
+    const w = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 120, precision: 12 });
     for (let i = 0; i < 20_000; i++) {
       w.add(msg(1020 + (i % 180), { From_Account: `s${i}`, To_Account: `r${i}` }), envelope(null));
     }
     expect(w.openWindows).toBe(3);
-    // 3 windows x 2 dense sketches x 4 KiB, plus a little
-    expect(w.snapshot().length).toBeLessThan(3 * 2 * 4096 + 1024);
+    // 3 windows x 2 dense sketches x 4 KiB, a 64-bit hash of each MsgKey, plus a little
+    expect(w.snapshot().length).toBeLessThan(3 * 2 * 4096 + 20_000 * 8 + 1024);
   });
 
   it('refuses a snapshot of another window length or format', () => {
-    const bytes = new MinuteWindows({ allowedLatenessSeconds: 0 }).snapshot();
+    const bytes = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 0 }).snapshot();
     expect(() =>
-      MinuteWindows.restore(bytes, { windowSeconds: 300, allowedLatenessSeconds: 0 }),
+      MinuteWindows.restore(bytes, { ...ANY_TIME, windowSeconds: 300, allowedLatenessSeconds: 0 }),
     ).toThrow(/60-second windows but windowSeconds is 300/);
-    expect(() => MinuteWindows.restore(Buffer.from('junk'), { allowedLatenessSeconds: 0 })).toThrow(
-      /not an analytics snapshot/,
-    );
+    expect(() =>
+      MinuteWindows.restore(Buffer.from('junk'), { ...ANY_TIME, allowedLatenessSeconds: 0 }),
+    ).toThrow(/not an analytics snapshot/);
     const truncated = Buffer.concat([Buffer.of(1), Buffer.from([0x7f])]);
-    expect(() => MinuteWindows.restore(truncated, { allowedLatenessSeconds: 0 })).toThrow(
-      /corrupt/,
-    );
+    expect(() =>
+      MinuteWindows.restore(truncated, { ...ANY_TIME, allowedLatenessSeconds: 0 }),
+    ).toThrow(/corrupt/);
   });
 
   it('closes restored windows that a smaller lateness makes due at the next event', () => {
-    const w = new MinuteWindows({ allowedLatenessSeconds: 600 });
+    const w = new MinuteWindows({ ...ANY_TIME, allowedLatenessSeconds: 600 });
     w.add(msg(10), envelope(null));
     w.add(msg(100), envelope(null));
     w.add(msg(200), envelope(null));
-    const r = MinuteWindows.restore(w.snapshot(), { allowedLatenessSeconds: 60 });
+    const r = MinuteWindows.restore(w.snapshot(), { ...ANY_TIME, allowedLatenessSeconds: 60 });
     expect(r.add(msg(201), envelope(null, 7))).toBe('counted');
     expect(r.takeClosed().map((x) => [x.WindowStart, x.ClosedAt])).toEqual([
       [0, 7],

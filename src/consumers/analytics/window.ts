@@ -64,6 +64,7 @@ export interface WindowRecord {
   UnreadMsgNumUnknown: number;
   LateEvents: number;
   DroppedLateEvents: number;
+  OutOfRangeEvents: number;
   Watermark: number;
   ClosedAt: number;
 }
@@ -91,14 +92,16 @@ export class MinuteWindows extends WindowAggregator<WindowState, WindowRecord> {
   /**
    * Counts one callback in the window of its MsgTime and closes the windows the watermark
    * passed ('late': counted although the watermark had already passed its window's end;
-   * 'dropped': its window had closed, so it only adds to the next window's DroppedLateEvents).
+   * 'dropped': its window had closed, so it only adds to the next window's DroppedLateEvents;
+   * 'duplicate': its MsgKey was counted in its window already; 'out_of_range': its MsgTime is
+   * too far from when the bridge received it, so it only adds to the next window's
+   * OutOfRangeEvents). Never throws on a callback the bridge accepted.
    */
   add(callback: AfterSendMsgCallback, envelope: Envelope): AddOutcome {
-    const t = callback.MsgTime;
-    if (!Number.isSafeInteger(t) || t < 0) {
-      throw new RangeError(`MsgTime must be a non-negative integer (Unix seconds), got ${t}`);
-    }
-    return this.addAt(t, envelope.ReceivedAt, (w) => count(w, callback, envelope));
+    return this.addEvent(
+      { t: callback.MsgTime, receivedAtMs: envelope.ReceivedAt, key: callback.MsgKey },
+      (w) => count(w, callback, envelope),
+    );
   }
 
   /** An aggregator in the state `snapshot()` saved (see `WindowAggregator.restoreFrom`). */
@@ -123,6 +126,7 @@ function emptyWindow(start: number, precision: number): WindowState {
     senders: new DistinctCounter(precision),
     recipients: new DistinctCounter(precision),
     droppedLateEvents: 0,
+    outOfRangeEvents: 0,
     watermarkMs: 0,
     closedAtMs: 0,
   };
@@ -201,6 +205,7 @@ function toRecord(w: WindowState, windowSeconds: number): WindowRecord {
     UnreadMsgNumUnknown: w.unreadUnknown,
     LateEvents: w.lateEvents,
     DroppedLateEvents: w.droppedLateEvents,
+    OutOfRangeEvents: w.outOfRangeEvents,
     Watermark: w.watermarkMs,
     ClosedAt: w.closedAtMs,
   };
