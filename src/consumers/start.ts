@@ -2,12 +2,12 @@ import type { AddressInfo } from 'node:net';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import { createAdminApp } from '../http/admin-app';
 import { close, listen } from '../http/server';
-import { ensureTopic, type TopicSpec } from '../kafka/admin';
+import { ensureTopic, topicsNotReady, type TopicSpec } from '../kafka/admin';
 import { createKafka, isTransientKafkaError, type Kafka } from '../kafka/client';
 import { avroType, createEncoder, type RecordEncoder } from '../kafka/codec';
 import { GroupConsumer } from '../kafka/consumer';
 import { kafkaSecurity, registryOptions } from '../kafka/from-config';
-import { Registry } from '../kafka/registry';
+import { Registry, isTransientRegistryError } from '../kafka/registry';
 import { createLogger, routeProcessWarnings, type Logger } from '../observability/logger';
 import { createMetricsRegistry } from '../observability/metrics';
 import { loadConfigOrExit, stopOnSignals } from '../process';
@@ -104,15 +104,34 @@ export interface RunningConsumer {
   stop(): Promise<void>;
 }
 
+export interface StartOptions {
+  /** First delay between attempts while a dependency says "not yet" (doubles each time). */
+  firstDelayMs?: number;
+  /** Longest delay between attempts. */
+  maxDelayMs?: number;
+  /** Called once the admin server listens, before the consumer is ready. */
+  onListening?(adminUrl: string): void;
+}
+
+/**
+ * Starts a consumer in any start order. The admin server comes first (`/healthz` 200, `/readyz`
+ * 503 saying what is awaited); then whatever is not there yet is waited for, with a delay that
+ * doubles up to `maxDelayMs` and one log line per new reason: Kafka away, the registry away, an
+ * input topic not created yet (the bridge creates its topics at its start), a topic without a
+ * leader yet. Resolves once every input consumes. Any other error (a schema refused, rules that
+ * do not compile) ends the start at once.
+ */
 export async function startConsumer(
   config: RunnerConfig,
   logger: Logger,
   def: ConsumerDefinition,
   onFatal: (err: Error) => void,
+  opts: StartOptions = {},
 ): Promise<RunningConsumer> {
   const metricsRegistry = createMetricsRegistry({ consumer: def.name });
   const metrics = createRunnerMetrics(metricsRegistry);
-  initialiseRunnerSeries(metrics, def.name);
+  const names = [def.name, ...(def.inputs ?? []).map((i) => i.name)];
+  for (const name of names) initialiseRunnerSeries(metrics, name);
   const kafka = createKafka({
     brokers: config.KAFKA_BROKERS,
     clientId: config.KAFKA_CLIENT_ID,
@@ -121,60 +140,25 @@ export async function startConsumer(
   });
   const registry = new Registry(registryOptions(config));
 
-  if (config.KAFKA_CREATE_TOPICS) await createTopics(kafka, config, def, logger);
-  const encoders = new Map<string, RecordEncoder>();
-  for (const o of def.outputs) {
-    const id = await registry.register(`${o.topic}-value`, o.schema, 'BACKWARD');
-    encoders.set(o.topic, createEncoder(avroType(o.schema), id));
-    logger.info({ subject: `${o.topic}-value`, schemaId: id }, 'output schema registered');
-  }
-
-  const logicDeps: LogicDeps = { encoders, metricsRegistry, logger };
-  const base = { kafka, config, registry, metrics, onFatal };
-  const schema = loadSchema();
-  const primary = buildRunner<AfterSendMsgCallback>({
-    ...base,
-    logger,
-    name: def.name,
-    topic: config.KAFKA_TOPIC,
-    groupId: config.CONSUMER_GROUP_ID,
-    schema,
-    mapper: createRecordMapper(buildSchemaModel(schema)),
-    logic: def.createLogic(logicDeps),
-    ...(def.exactlyOnce ? { exactlyOnce: def.exactlyOnce } : {}),
-  });
-  const more = (def.inputs ?? []).map((i) => {
-    initialiseRunnerSeries(metrics, i.name);
-    const entry = catalogueEntry(i.command);
-    if (entry?.schema === undefined) throw new Error(`${i.command} has no typed schema`);
-    const inputSchema = loadSchema(entry.schema);
-    const model = buildSchemaModel(inputSchema);
-    return buildRunner<unknown>({
-      ...base,
-      logger: logger.child({ input: i.name }),
-      name: i.name,
-      topic: i.topic,
-      groupId: i.groupId,
-      schema: inputSchema,
-      mapper: createRecordMapper<unknown>(model, rulesOf(entry, model)),
-      logic: i.createLogic(logicDeps) as ConsumerLogic<unknown>,
-      dedupeKey: i.dedupeKey as (callback: unknown) => string | undefined,
-      ...(i.exactlyOnce ? { exactlyOnce: i.exactlyOnce } : {}),
-    });
-  });
-  const all: Built[] = [primary, ...more];
-
+  // ready once started and then as each runner says
+  let awaiting: string | undefined = 'starting';
+  const runners = new Map<string, { problem(): string | undefined }>();
+  const problemOf = (name: string): string | undefined => {
+    if (awaiting !== undefined) return awaiting;
+    const runner = runners.get(name);
+    return runner ? runner.problem() : 'starting';
+  };
   const admin = await listen(
     createAdminApp({
       registry: metricsRegistry,
-      collectors: all.map(
-        (r) => () =>
-          metrics.ready.set({ consumer: r.name }, r.runner.problem() === undefined ? 1 : 0),
+      collectors: names.map(
+        (name) => () =>
+          metrics.ready.set({ consumer: name }, problemOf(name) === undefined ? 1 : 0),
       ),
       // the first input's check keeps its name; further inputs are named after their runner
-      readiness: all.map((r, i) => ({
-        name: i === 0 ? 'consumer' : r.name,
-        check: () => r.runner.problem(),
+      readiness: names.map((name, i) => ({
+        name: i === 0 ? 'consumer' : name,
+        check: () => problemOf(name),
       })),
       onReadinessChange: (ready, checks) =>
         logger.info({ ready, checks }, ready ? 'ready' : 'not ready'),
@@ -182,8 +166,70 @@ export async function startConsumer(
     config.ADMIN_PORT,
     config.ADMIN_HOST,
   );
+  const adminPort = (admin.address() as AddressInfo).port;
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  opts.onListening?.(adminUrl);
+
+  const inputTopics = [config.KAFKA_TOPIC, ...(def.inputs ?? []).map((i) => i.topic)];
   const started: Built[] = [];
+  let all: Built[];
   try {
+    const encoders = await untilReady(
+      async () => {
+        if (config.KAFKA_CREATE_TOPICS) await createTopics(kafka, config, def, logger);
+        const notReady = await topicsNotReady(kafka, [...inputTopics, ...ownTopics(config, def)]);
+        if (notReady.length > 0) throw new NotYet(notReady.join('; '));
+        const registered = new Map<string, RecordEncoder>();
+        for (const o of def.outputs) {
+          const id = await registry.register(`${o.topic}-value`, o.schema, 'BACKWARD');
+          registered.set(o.topic, createEncoder(avroType(o.schema), id));
+          logger.info({ subject: `${o.topic}-value`, schemaId: id }, 'output schema registered');
+        }
+        return registered;
+      },
+      {
+        logger,
+        firstDelayMs: opts.firstDelayMs ?? 500,
+        maxDelayMs: opts.maxDelayMs ?? 10_000,
+        onWait: (reason) => (awaiting = `waiting: ${reason}`),
+      },
+    );
+    awaiting = undefined;
+
+    const logicDeps: LogicDeps = { encoders, metricsRegistry, logger };
+    const base = { kafka, config, registry, metrics, onFatal };
+    const schema = loadSchema();
+    const primary = buildRunner<AfterSendMsgCallback>({
+      ...base,
+      logger,
+      name: def.name,
+      topic: config.KAFKA_TOPIC,
+      groupId: config.CONSUMER_GROUP_ID,
+      schema,
+      mapper: createRecordMapper(buildSchemaModel(schema)),
+      logic: def.createLogic(logicDeps),
+      ...(def.exactlyOnce ? { exactlyOnce: def.exactlyOnce } : {}),
+    });
+    const more = (def.inputs ?? []).map((i) => {
+      const entry = catalogueEntry(i.command);
+      if (entry?.schema === undefined) throw new Error(`${i.command} has no typed schema`);
+      const inputSchema = loadSchema(entry.schema);
+      const model = buildSchemaModel(inputSchema);
+      return buildRunner<unknown>({
+        ...base,
+        logger: logger.child({ input: i.name }),
+        name: i.name,
+        topic: i.topic,
+        groupId: i.groupId,
+        schema: inputSchema,
+        mapper: createRecordMapper<unknown>(model, rulesOf(entry, model)),
+        logic: i.createLogic(logicDeps) as ConsumerLogic<unknown>,
+        dedupeKey: i.dedupeKey as (callback: unknown) => string | undefined,
+        ...(i.exactlyOnce ? { exactlyOnce: i.exactlyOnce } : {}),
+      });
+    });
+    all = [primary, ...more];
+    for (const r of all) runners.set(r.name, r.runner);
     for (const r of all) {
       started.push(r);
       await r.consumer.connect();
@@ -202,12 +248,12 @@ export async function startConsumer(
     await close(admin);
     throw err;
   }
-  const adminPort = (admin.address() as AddressInfo).port;
   for (const r of all) {
     logger.info({ adminPort, consumer: r.name, topic: r.topic, group: r.groupId }, 'consuming');
   }
+  const [primary, ...more] = all as [Built<ConsumerRunner>, ...Built<ConsumerRunner<unknown>>[]];
   return {
-    adminUrl: `http://127.0.0.1:${adminPort}`,
+    adminUrl,
     metricsRegistry,
     runner: primary.runner,
     inputs: new Map(more.map((r) => [r.name, r.runner])),
@@ -220,6 +266,63 @@ export async function startConsumer(
       logger.info('consumer stopped');
     },
   };
+}
+
+/** Kafka has not got what the consumer needs yet (a topic, a leader): try again later. */
+class NotYet extends Error {
+  override name = 'NotYet';
+}
+
+/**
+ * `attempt()` until it succeeds, waiting out "not yet" (NotYet, Kafka's transient errors, the
+ * registry away), with a doubling delay; one warning per new reason, the repeats at debug.
+ */
+async function untilReady<T>(
+  attempt: () => Promise<T>,
+  o: {
+    logger: Logger;
+    firstDelayMs: number;
+    maxDelayMs: number;
+    onWait(reason: string): void;
+  },
+): Promise<T> {
+  let delay = o.firstDelayMs;
+  let said: string | undefined;
+  for (let attempts = 1; ; attempts++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (
+        !(err instanceof NotYet) &&
+        !isTransientKafkaError(err) &&
+        !isTransientRegistryError(err)
+      ) {
+        throw err;
+      }
+      const reason =
+        err instanceof NotYet
+          ? err.message
+          : `${isTransientRegistryError(err) ? 'schema registry' : 'Kafka'} not reachable: ${(err as Error).message}`;
+      o.onWait(reason);
+      if (reason !== said) {
+        said = reason;
+        o.logger.warn({ retryInMs: delay, attempts }, `waiting: ${reason}`);
+      } else {
+        o.logger.debug({ retryInMs: delay, attempts }, `still waiting: ${reason}`);
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, o.maxDelayMs);
+    }
+  }
+}
+
+/** The topics a consumer writes (outputs, dead letters, state). */
+function ownTopics(config: RunnerConfig, def: ConsumerDefinition): string[] {
+  return [
+    ...def.outputs.map((o) => o.topic),
+    config.CONSUMER_DLQ_TOPIC,
+    ...(def.extraTopics ?? []).map((t) => t.topic),
+  ];
 }
 
 interface Built<R = Pick<ConsumerRunner<never>, 'start' | 'stop' | 'problem'>> {
@@ -312,34 +415,6 @@ async function createTopics(
 }
 
 /**
- * `startConsumer`, tried again while Kafka answers "not yet": on a fresh cluster a topic just
- * created has no leader for a moment, and an input topic may not exist until the bridge creates
- * it. Any other error ends the attempt at once. The delay doubles up to `maxDelayMs`.
- */
-export async function startConsumerWhenReady(
-  config: RunnerConfig,
-  logger: Logger,
-  def: ConsumerDefinition,
-  onFatal: (err: Error) => void,
-  opts: { firstDelayMs?: number; maxDelayMs?: number } = {},
-): Promise<RunningConsumer> {
-  let delay = opts.firstDelayMs ?? 500;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startConsumer(config, logger, def, onFatal);
-    } catch (err) {
-      if (!isTransientKafkaError(err)) throw err;
-      logger.warn(
-        { attempt, retryInMs: delay, err: (err as Error).message },
-        'Kafka is not ready for this consumer yet (topic or leader missing, broker away); retrying',
-      );
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, opts.maxDelayMs ?? 10_000);
-    }
-  }
-}
-
-/**
  * A consumer's process: config from the environment (exit 2 naming the bad variables), JSON
  * logs, SIGTERM/SIGINT finish the batch, commit and leave the group within SHUTDOWN_GRACE_MS.
  */
@@ -355,7 +430,7 @@ export function runConsumerProcess<C extends RunnerConfig>(
     logger.fatal({ err: err.message }, 'exiting');
     process.exit(1);
   };
-  startConsumerWhenReady(config, logger, def, fatal).then(
+  startConsumer(config, logger, def, fatal).then(
     (running) =>
       stopOnSignals({ logger, deadlineMs: config.SHUTDOWN_GRACE_MS, stop: () => running.stop() }),
     (err: unknown) => {

@@ -143,3 +143,30 @@ export async function alterTopicConfig(
     await admin.disconnect();
   }
 }
+
+/**
+ * Which of `topics` cannot be used yet, and why: absent, or a partition without a leader (a
+ * topic just created). Empty when all can be read and written.
+ */
+export async function topicsNotReady(kafka: Kafka, topics: string[]): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    const present = topics.filter((t) => existing.has(t));
+    const problems = missing.map((t) => `topic ${t} does not exist yet`);
+    if (present.length > 0) {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: present });
+      for (const t of meta) {
+        const leaderless = t.partitions.filter((p) => p.leader < 0).length;
+        if (t.partitions.length === 0 || leaderless > 0) {
+          problems.push(`topic ${t.name} has ${leaderless} partitions without a leader yet`);
+        }
+      }
+    }
+    return problems;
+  } finally {
+    await admin.disconnect();
+  }
+}

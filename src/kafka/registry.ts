@@ -15,6 +15,20 @@ export class RecordDecodeError extends Error {
 
 export type Compatibility = keyof typeof COMPATIBILITY;
 
+const NETWORK_ERROR =
+  /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|socket hang up/;
+
+/**
+ * Whether a registry call failed for a reason that may pass (the registry away or overloaded:
+ * a network error, which the client reports as status 400 with the socket error, or a 5xx)
+ * rather than one that will not (a schema refused as incompatible, bad credentials).
+ */
+export function isTransientRegistryError(err: unknown): boolean {
+  const e = err as { name?: unknown; status?: unknown; message?: unknown };
+  if (e?.name !== 'ResponseError' || typeof e.status !== 'number') return false;
+  return e.status >= 500 || (e.status === 400 && NETWORK_ERROR.test(String(e.message)));
+}
+
 export interface RegistryOptions {
   url: string;
   auth?: { username: string; password: string };

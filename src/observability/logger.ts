@@ -3,11 +3,15 @@ import pino from 'pino';
 export type Logger = pino.Logger;
 
 /**
- * JSON logs on stdout. Callers never pass message text or CloudCustomData (users' private
- * content); as a second guard those keys are redacted wherever they appear.
+ * JSON logs on stdout (or on `destination`: tests read them). Callers never pass message text or
+ * CloudCustomData (users' private content); as a second guard those keys are redacted wherever
+ * they appear.
  */
-export function createLogger(opts: { level: string; name?: string }): Logger {
-  return pino({
+export function createLogger(
+  opts: { level: string; name?: string },
+  destination?: pino.DestinationStream,
+): Logger {
+  const options: pino.LoggerOptions = {
     name: opts.name ?? 'tim-kafka-bridge',
     level: opts.level,
     base: { pid: process.pid },
@@ -17,7 +21,8 @@ export function createLogger(opts: { level: string; name?: string }): Logger {
       paths: ['*.Text', '*.CloudCustomData', '*.MsgBody', 'body', '*.body'],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /**

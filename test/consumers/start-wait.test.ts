@@ -1,68 +1,215 @@
-import { loadModerationConfig } from '../../src/consumers/config';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import type { WindowRecord } from '../../src/consumers/analytics/window';
+import { analyticsConsumer } from '../../src/consumers/analytics/main';
+import { loadAnalyticsConfig, loadModerationConfig } from '../../src/consumers/config';
 import { moderationConsumer } from '../../src/consumers/moderation/main';
-import { startConsumer, startConsumerWhenReady } from '../../src/consumers/start';
-import { createKafka } from '../../src/kafka/client';
-import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
-import { logger, uniqueTopic } from '../support/bridge';
-import { consumerEnv } from '../support/consumers';
-import { KAFKA_BROKERS } from '../support/stack';
+import { startConsumer, type RunningConsumer } from '../../src/consumers/start';
+import { deleteTopics } from '../../src/kafka/admin';
+import { createLogger } from '../../src/observability/logger';
+import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { consumerEnv, readDecoded } from '../support/consumers';
+import { loadFixtures } from '../support/fixtures';
+import { SCHEMA_REGISTRY_URL } from '../support/stack';
+import { TcpProxy } from '../support/tcp-proxy';
+import { waitFor } from '../support/wait';
 
 /**
- * Any start order: a consumer started before the bridge has created its input topic (a fresh
- * stack, `npm run dev`, a new cluster) waits for it instead of exiting.
+ * Any start order: consumers started before the bridge has created their input topic (a fresh
+ * stack, `npm run dev`, a new cluster), or while the schema registry is away, stay up: `/healthz`
+ * 200, `/readyz` 503 saying what they wait for, one log line per reason; they start consuming
+ * once it is there, and then give exact windows and verdicts.
  */
-const kafka = createKafka({
-  brokers: KAFKA_BROKERS.split(','),
-  clientId: 'test-start-wait',
-  logger,
-});
 
-test('a consumer whose input topic does not exist yet waits for it, then starts and is ready', async () => {
-  const input = uniqueTopic('start-wait');
-  const config = loadModerationConfig(consumerEnv('moderation', input));
-  const def = moderationConsumer(config);
+/** A logger whose lines the test reads. */
+function capturedLogger() {
+  const lines: { level: number; msg: string }[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        lines.push(JSON.parse(line) as { level: number; msg: string });
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', name: 'test' }, stream), lines };
+}
+
+const text = loadFixtures().find((f) => f.name === 'text.json')?.json as Record<string, unknown>;
+
+async function status(url: string): Promise<[number, string]> {
+  const res = await fetch(url);
+  return [res.status, await res.text()];
+}
+
+test('consumers started before the bridge wait for its topic, then give exact windows and verdicts', async () => {
+  const input = `test.start-before.${Date.now().toString(36)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'tim-rules-'));
+  writeFileSync(
+    join(dir, 'rules.yaml'),
+    'rules:\n  - id: demo-spam\n    kind: word\n    action: flag\n    words: [casino]\n',
+  );
+  const analyticsEnv = consumerEnv('analytics', input, { ANALYTICS_IDLE_CLOSE_SECONDS: '2' });
+  const moderationEnv = consumerEnv('moderation', input, {
+    MODERATION_RULES_FILE: join(dir, 'rules.yaml'),
+  });
+  const a = capturedLogger();
+  const m = capturedLogger();
   const fatal: Error[] = [];
-  try {
-    // without waiting, the missing topic ends the start (what `npm run dev` hit on a fresh stack)
-    await expect(startConsumer(config, logger, def, (e) => fatal.push(e))).rejects.toThrow();
-
-    const starting = startConsumerWhenReady(config, logger, def, (e) => fatal.push(e), {
-      firstDelayMs: 200,
-      maxDelayMs: 1000,
-    });
-    let settled = false;
-    void starting.then(
-      () => (settled = true),
-      () => (settled = true),
+  const urls: Record<string, string> = {};
+  const starts = [
+    startConsumer(
+      loadAnalyticsConfig(analyticsEnv),
+      a.logger,
+      analyticsConsumer(loadAnalyticsConfig(analyticsEnv)),
+      (e) => fatal.push(e),
+      { firstDelayMs: 100, maxDelayMs: 400, onListening: (url) => (urls.analytics = url) },
+    ),
+    startConsumer(
+      loadModerationConfig(moderationEnv),
+      m.logger,
+      moderationConsumer(loadModerationConfig(moderationEnv)),
+      (e) => fatal.push(e),
+      { firstDelayMs: 100, maxDelayMs: 400, onListening: (url) => (urls.moderation = url) },
+    ),
+  ];
+  let settled = 0;
+  for (const s of starts)
+    void s.then(
+      () => settled++,
+      () => settled++,
     );
-    await new Promise((r) => setTimeout(r, 2500));
-    expect(settled).toBe(false); // still waiting, not failed
-    await ensureTopic(kafka, { topic: input, numPartitions: 1, replicationFactor: 1 });
-    const running = await starting;
-    try {
-      const ready = await fetch(`${running.adminUrl}/readyz`);
-      expect(ready.status).toBe(200);
-      expect(fatal).toEqual([]);
-    } finally {
-      await running.stop();
+  let bridge: TestBridge | undefined;
+  let running: RunningConsumer[] = [];
+  try {
+    // up and honest while the topic is missing, through several attempts
+    await waitFor('both admin servers', async () => Object.keys(urls).length === 2, 30000);
+    const waitLines = (lines: { msg: string }[]) =>
+      lines.filter((l) => l.msg.startsWith('waiting:')).length;
+    const attempts = (lines: { msg: string }[]) =>
+      lines.filter((l) => /waiting:/.test(l.msg)).length;
+    await waitFor('several attempts', async () => attempts(a.lines) >= 4, 30000);
+    for (const url of Object.values(urls)) {
+      expect(await status(`${url}/healthz`)).toEqual([200, expect.any(String)]);
+      const [code, body] = await status(`${url}/readyz`);
+      expect(code).toBe(503);
+      expect(body).toContain(`topic ${input} does not exist yet`);
     }
+    expect(waitLines(a.lines)).toBe(1); // logged once, the repeats at debug
+    expect(waitLines(m.lines)).toBe(1);
+    expect(settled).toBe(0);
+    expect(fatal).toEqual([]);
+
+    // the bridge starts: it creates its topic, the consumers start consuming
+    bridge = await startTestBridge('start-before', { KAFKA_TOPIC: input });
+    running = await Promise.all(starts);
+    for (const url of Object.values(urls)) expect((await status(`${url}/readyz`))[0]).toBe(200);
+
+    const now = Math.floor(Date.now() / 1000);
+    const bodies = Array.from({ length: 20 }, (_, i) => ({
+      ...text,
+      MsgKey: `start-before-${i}`,
+      MsgTime: now,
+      MsgBody: [
+        { MsgType: 'TIMTextElem', MsgContent: { Text: i === 7 ? 'best casino in town' : 'hi' } },
+      ],
+    }));
+    for (const body of bodies) {
+      const res = await postCallback(bridge.callbackUrl, JSON.stringify(body));
+      expect(res.status).toBe(200);
+    }
+    const windows = await readDecoded<WindowRecord>(
+      bridge.kafka,
+      analyticsEnv.ANALYTICS_TOPIC as string,
+      1,
+      { timeoutMs: 60000 },
+    );
+    expect(windows.map((w) => w.value.Messages)).toEqual([20]);
+    const verdicts = await readDecoded<{ MsgKey: string; RuleId: string }>(
+      bridge.kafka,
+      moderationEnv.MODERATION_VERDICTS_TOPIC as string,
+      1,
+      { timeoutMs: 60000 },
+    );
+    expect(verdicts.map((v) => [v.value.MsgKey, v.value.RuleId])).toEqual([
+      ['start-before-7', 'demo-spam'],
+    ]);
+    expect(fatal).toEqual([]);
   } finally {
-    await deleteTopics(kafka, [input]).catch(() => undefined);
+    await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
+    await bridge?.dispose();
+    if (bridge) {
+      await deleteTopics(bridge.kafka, [
+        ...['ANALYTICS_TOPIC', 'ANALYTICS_STATE_TOPIC', 'CONSUMER_DLQ_TOPIC'].map(
+          (k) => analyticsEnv[k] as string,
+        ),
+        ...['MODERATION_VERDICTS_TOPIC', 'CONSUMER_DLQ_TOPIC'].map(
+          (k) => moderationEnv[k] as string,
+        ),
+      ]).catch(() => undefined);
+    }
+  }
+}, 120000);
+
+test('a consumer started while the schema registry is away waits for it', async () => {
+  const registry = new URL(SCHEMA_REGISTRY_URL);
+  const proxy = await TcpProxy.create(Number(registry.port), false);
+  const bridge = await startTestBridge('start-registry');
+  const env = consumerEnv('moderation', bridge.topic, {
+    SCHEMA_REGISTRY_URL: `http://127.0.0.1:${proxy.port}${registry.pathname}`,
+  });
+  const config = loadModerationConfig(env);
+  const { logger, lines } = capturedLogger();
+  let url: string | undefined;
+  const starting = startConsumer(config, logger, moderationConsumer(config), () => undefined, {
+    firstDelayMs: 100,
+    maxDelayMs: 400,
+    onListening: (u) => (url = u),
+  });
+  let running: RunningConsumer | undefined;
+  try {
+    await waitFor(
+      'a wait for the registry',
+      async () => lines.some((l) => /waiting: schema registry not reachable/.test(l.msg)),
+      30000,
+    );
+    const [code, body] = await status(`${url}/readyz`);
+    expect(code).toBe(503);
+    expect(body).toContain('schema registry not reachable');
+    await proxy.open();
+    running = await starting;
+    expect((await status(`${running.adminUrl}/readyz`))[0]).toBe(200);
+  } finally {
+    await running?.stop();
+    await proxy.close();
+    await bridge.dispose();
+    await deleteTopics(bridge.kafka, [
+      env.MODERATION_VERDICTS_TOPIC as string,
+      env.CONSUMER_DLQ_TOPIC as string,
+    ]).catch(() => undefined);
   }
 }, 60000);
 
-test('an error that is not Kafka saying "not yet" ends the start at once', async () => {
-  const input = uniqueTopic('start-wait-bad');
-  const config = loadModerationConfig(consumerEnv('moderation', input));
-  const broken = {
-    ...moderationConsumer(config),
-    createLogic: () => {
-      throw new Error('the rules do not compile');
-    },
-  };
-  const started = Date.now();
-  await expect(
-    startConsumerWhenReady(config, logger, broken, () => undefined, { firstDelayMs: 5000 }),
-  ).rejects.toThrow('the rules do not compile');
-  expect(Date.now() - started).toBeLessThan(5000); // not retried
+test('an error that is not "not yet" ends the start at once', async () => {
+  const bridge = await startTestBridge('start-bad');
+  try {
+    const config = loadModerationConfig(consumerEnv('moderation', bridge.topic));
+    const broken = {
+      ...moderationConsumer(config),
+      createLogic: () => {
+        throw new Error('the rules do not compile');
+      },
+    };
+    const started = Date.now();
+    await expect(
+      startConsumer(config, capturedLogger().logger, broken, () => undefined, {
+        firstDelayMs: 5000,
+      }),
+    ).rejects.toThrow('the rules do not compile');
+    expect(Date.now() - started).toBeLessThan(5000); // not retried
+  } finally {
+    await bridge.dispose();
+  }
 }, 60000);
