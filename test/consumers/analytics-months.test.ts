@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { MinuteWindows, type WindowRecord } from '../../src/consumers/analytics/window';
 import { committedOffsets, deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
@@ -18,7 +20,8 @@ import {
   type TestConsumer,
 } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
-import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { buildIfStale } from '../support/process';
+import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -174,4 +177,27 @@ describe('analytics consumer after months', () => {
       await deleteTopics(kafka, cleanup).catch(() => undefined);
     }
   });
+});
+
+test('a window length and lateness whose state cannot fit stop the start, naming both', () => {
+  buildIfStale();
+  const run = spawnSync(
+    process.execPath,
+    [join(ROOT, 'dist', 'src', 'consumers', 'analytics', 'main.js')],
+    {
+      env: {
+        PATH: process.env.PATH,
+        KAFKA_BROKERS,
+        SCHEMA_REGISTRY_URL,
+        ANALYTICS_WINDOW_SECONDS: '1',
+        ANALYTICS_ALLOWED_LATENESS_SECONDS: '86400',
+      },
+      encoding: 'utf8',
+      timeout: 20000,
+    },
+  );
+  expect(run.status).toBe(2);
+  expect(run.stderr + run.stdout).toMatch(
+    /ANALYTICS_ALLOWED_LATENESS_SECONDS=86400 with ANALYTICS_WINDOW_SECONDS=1 keeps up to 86402 windows open/,
+  );
 });
