@@ -50,6 +50,11 @@ export function runnerSpec(d: { group: string; adminPort: number }) {
       default: 'true',
       doc: 'A new group (no committed offsets) starts at the oldest record; false: at the newest.',
     },
+    CONSUMER_LAG_INTERVAL_MS: {
+      schema: int(100, 600_000),
+      default: '10000',
+      doc: 'How often the lag (`tim_consumer_lag_records`: committed offsets against the end of each partition held) is asked of Kafka; also at every rebalance.',
+    },
     DEDUPE_MAX_KEYS: {
       schema: int(0, 10_000_000),
       default: '100000',

@@ -28,7 +28,7 @@ export function createRunnerMetrics(registry: Registry) {
     }),
     lag: new Gauge({
       name: `${p}lag_records`,
-      help: 'Records between the last processed offset and the end of the partition.',
+      help: "Records between the consumer group's committed offset and the end of the partition, for the partitions assigned to this instance (asked of Kafka every CONSUMER_LAG_INTERVAL_MS and at each rebalance; a partition revoked loses its series).",
       labelNames: ['consumer', 'partition'] as const,
       registers,
     }),
@@ -63,4 +63,23 @@ export function initialiseRunnerSeries(m: RunnerMetrics, consumer: string): void
   for (const result of ['ok', 'error']) m.commits.labels({ consumer, result }).inc(0);
   m.crashes.labels({ consumer }).inc(0);
   m.assignedPartitions.labels({ consumer }).set(0);
+}
+
+/**
+ * The receiver of a group member's lag reports (GroupConsumerEvents.lag): each report is the full
+ * set of the member's partitions, so the series of a partition missing from it are removed (a
+ * revoked partition is reported by its new owner only; summing over instances counts it once).
+ */
+export function lagReporter(
+  gauge: RunnerMetrics['lag'],
+  consumer: string,
+): (partitions: Map<number, number>) => void {
+  let shown = new Set<number>();
+  return (partitions) => {
+    for (const p of shown) {
+      if (!partitions.has(p)) gauge.remove({ consumer, partition: String(p) });
+    }
+    for (const [p, records] of partitions) gauge.set({ consumer, partition: String(p) }, records);
+    shown = new Set(partitions.keys());
+  };
 }

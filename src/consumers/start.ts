@@ -19,6 +19,7 @@ import { createRecordMapper, type CallbackRecordMapper } from '../tencent/record
 import { buildSchemaModel } from '../tencent/schema-model';
 import type { RunnerConfig } from './config';
 import { createRunnerMetrics, initialiseRunnerSeries, type RunnerMetrics } from './metrics';
+import { lagReporter } from './metrics';
 import { ConsumerRunner, type ConsumerLogic } from './runner';
 import { loadState } from './state-store';
 
@@ -361,9 +362,10 @@ function buildRunner<C>(o: {
     events: {
       joined: (partitions) => runner.joined(partitions),
       crashed: (err, restarting) => runner.crashedWith(err, restarting),
-      lag: (partition, records) =>
-        metrics.lag.set({ consumer: name, partition: String(partition) }, records),
+      lag: lagReporter(metrics.lag, name),
     },
+    lagIntervalMs: config.CONSUMER_LAG_INTERVAL_MS,
+    logger: o.logger,
   });
   const runner: ConsumerRunner<C> = new ConsumerRunner<C>({
     name,

@@ -1,5 +1,7 @@
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import { Partitioners } from 'kafkajs';
+import type { Logger } from '../observability/logger';
+import { LagTracker } from './lag';
 
 /**
  * A consumer group member and the producer that goes with it, behind an interface that does not
@@ -56,9 +58,17 @@ export interface BatchControl {
 export interface GroupConsumerEvents {
   joined?(partitions: number[]): void;
   crashed?(err: Error, restarting: boolean): void;
-  /** Records between the batch's last offset and the partition's end, after each batch. */
-  lag?(partition: number, records: number): void;
+  /**
+   * Records between the group's committed offset and the end, for every partition assigned to
+   * this member and no other (the full current set: a partition missing from it is no longer
+   * this member's). Asked of the broker every `lagIntervalMs` and at each join; after a join
+   * without the revoked partitions at once; empty once the member stopped. See `LagTracker`.
+   */
+  lag?(partitions: Map<number, number>): void;
 }
+
+/** Default of `GroupConsumerOptions.lagIntervalMs`. */
+export const DEFAULT_LAG_INTERVAL_MS = 10_000;
 
 export interface GroupConsumerOptions {
   kafka: Kafka;
@@ -68,11 +78,16 @@ export interface GroupConsumerOptions {
   /** Set for exactly-once processing with transact(). */
   transactionalId?: string;
   events?: GroupConsumerEvents;
+  /** How often the lag is asked of the broker (default DEFAULT_LAG_INTERVAL_MS). */
+  lagIntervalMs?: number;
+  /** For the lag timer's failures (logged, never thrown). */
+  logger?: Logger;
 }
 
 export class GroupConsumer {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
+  private readonly lag: LagTracker;
   private running = false;
 
   constructor(private readonly opts: GroupConsumerOptions) {
@@ -96,15 +111,22 @@ export class GroupConsumer {
         : {}),
     });
     const { events } = opts;
+    this.lag = new LagTracker({
+      kafka: opts.kafka,
+      groupId: opts.groupId,
+      topic: opts.topic,
+      fromBeginning: opts.fromBeginning,
+      intervalMs: opts.lagIntervalMs ?? DEFAULT_LAG_INTERVAL_MS,
+      report: (partitions) => events?.lag?.(partitions),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
     const ev = this.consumer.events;
     this.consumer.on(ev.GROUP_JOIN, (e) => {
       const assigned = e.payload.memberAssignment[opts.topic] ?? [];
       events?.joined?.(assigned);
+      this.lag.assigned(assigned);
     });
     this.consumer.on(ev.CRASH, (e) => events?.crashed?.(e.payload.error, e.payload.restart));
-    this.consumer.on(ev.END_BATCH_PROCESS, (e) => {
-      events?.lag?.(e.payload.partition, Number(e.payload.offsetLag));
-    });
   }
 
   /** Connects the producer (for a transactional one: fences older instances) and the consumer. */
@@ -125,6 +147,7 @@ export class GroupConsumer {
     onBatch: (partition: number, records: InputRecord[], ctl: BatchControl) => Promise<void>,
   ): Promise<void> {
     this.running = true;
+    this.lag.start();
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -223,15 +246,20 @@ export class GroupConsumer {
     }
   }
 
-  /** Stops fetching (the batch in progress finishes), then leaves the group and disconnects. */
+  /** Stops fetching (the batch in progress finishes), then leaves the group (no lag reported). */
   async stop(): Promise<void> {
     this.running = false;
     await this.consumer.stop();
+    this.lag.stop();
   }
 
   async disconnect(): Promise<void> {
     this.running = false;
-    await this.consumer.disconnect();
+    try {
+      await this.consumer.disconnect();
+    } finally {
+      await this.lag.close();
+    }
     await this.producer.disconnect();
   }
 }

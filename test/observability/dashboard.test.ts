@@ -241,7 +241,10 @@ describe('against a real scrape', () => {
     // the consumers' too, once they processed the OK'd callback (their per-record series exist)
     const scrapes = await waitFor('both consumers to process the callback', async () => {
       const texts = await Promise.all(consumers!.consumers.map((c) => scrape(c.adminUrl)));
-      return texts.every((t) => t.includes('tim_consumer_lag_records{')) && texts;
+      const done = (t: string) =>
+        t.includes('tim_consumer_batch_duration_seconds_count{') &&
+        t.includes('tim_consumer_lag_records{');
+      return texts.every(done) && texts;
     });
     exposition = [await scrape(bridge.adminUrl), ...scrapes].join('\n');
   });

@@ -246,10 +246,14 @@ beforeAll(async () => {
   await round();
   await scrapedAfter(Date.now());
   await round();
-  // both consumers processed records (their lag series exist) and were scraped since
+  // both consumers processed records (their batch series exist; the lag's exist from the join)
+  // and were scraped since
   await waitFor(
     'the consumers to process records and be scraped',
-    async () => (await seriesOf(`tim_consumer_lag_records{job="${CONSUMERS_JOB}"}`)).length >= 2,
+    async () =>
+      (await seriesOf(`tim_consumer_batch_duration_seconds_count{job="${CONSUMERS_JOB}"}`))
+        .length >= 2 &&
+      (await seriesOf(`tim_consumer_lag_records{job="${CONSUMERS_JOB}"}`)).length >= 2,
     30000,
     250,
   );
