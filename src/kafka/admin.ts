@@ -31,8 +31,9 @@ export async function ensureTopic(
           },
         ],
       }));
-    const offsets = await admin.fetchTopicOffsets(spec.topic);
-    return { created, partitions: offsets.length };
+    // metadata, not offsets: a partition just created may not have its leader known yet
+    const { topics } = await admin.fetchTopicMetadata({ topics: [spec.topic] });
+    return { created, partitions: topics[0]?.partitions.length ?? 0 };
   } finally {
     await admin.disconnect();
   }
