@@ -78,7 +78,10 @@ let promLog = '';
 interface QueryResult {
   status: string;
   error?: string;
-  data?: { resultType: string; result: { metric: Record<string, string> }[] };
+  data?: {
+    resultType: string;
+    result: { metric: Record<string, string>; value?: [number, string] }[];
+  };
 }
 async function query(expr: string): Promise<QueryResult> {
   const res = await fetch(`${promUrl}/api/v1/query`, {
@@ -437,8 +440,8 @@ test('the alerts the traffic makes true are pending or firing, for the right bri
   const expected = [
     ['TimBridgeSpoolNotEmpty', main],
     ['TimBridgeSpoolAlmostFull', main],
+    // main: its spool is full, so even the probe that ignores Kafka says not ready (nospool: below)
     ['TimBridgeNotReady', main],
-    ['TimBridgeNotReady', nospool],
     ['TimBridgeHighRefusalRatio', undefined],
     ['TimBridgeDeadLettersGrowing', undefined],
     ['TimBridgeDecisionServiceFailing', undefined],
@@ -472,4 +475,25 @@ test('the alerts the traffic makes true are pending or firing, for the right bri
   ).data.alerts.map((a) => a.labels.alertname);
   for (const quiet of ['TimBridgeNoCallbacks', 'TimBridgeSlowReplies'])
     expect(alerts).not.toContain(quiet);
+});
+
+test("a bridge whose only failing check is Kafka's stays in service: ready 1, strict 0", async () => {
+  // nospool's produce requests are stuck (its topic deleted): /readyz says not ready, the
+  // Kubernetes probe (/readyz?ignore=kafka) keeps it in service, and the gauges say both
+  const instance = nospool.adminUrl.replace('http://', '');
+  const value = async (metric: string) =>
+    (await seriesOf(`${metric}{job="${JOB}", instance="${instance}"}`)).map((s) => s.value?.[1]);
+  expect(await value('tim_bridge_ready_strict')).toEqual(['0']);
+  expect(await value('tim_bridge_ready')).toEqual(['1']);
+  // so TimBridgeNotReady, which follows tim_bridge_ready, does not fire for it
+  const alerts = (
+    (await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as {
+      data: { alerts: { labels: Record<string, string> }[] };
+    }
+  ).data.alerts;
+  expect(
+    alerts.filter(
+      (a) => a.labels.alertname === 'TimBridgeNotReady' && a.labels.instance === instance,
+    ),
+  ).toEqual([]);
 });
