@@ -180,6 +180,7 @@ export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;
  */
 export function initialiseSeries(m: BridgeMetrics): void {
   for (const outcome of ['kafka', 'spooled', 'dlq']) m.accepted.labels({ outcome }).inc(0);
+  for (const reason of ['not_found', 'method_not_allowed']) m.unrouted.labels({ reason }).inc(0);
   for (const reason of [
     'invalid',
     'malformed_json',
