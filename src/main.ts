@@ -2,7 +2,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { isUnauthenticated, loadConfig, type Config } from './config';
-import { createAdminApp, type HealthCheck } from './http/admin-app';
+import { createAdminApp } from './http/admin-app';
+import { BRIDGE_PROBE_IGNORES, evaluateReadiness, type HealthCheck } from './http/readiness';
 import { close, listen } from './http/server';
 import { createCallbackApp } from './http/callback-app';
 import { createIngest } from './ingest';
@@ -193,8 +194,18 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     onRequest: (result) => metrics.registryRequests.inc({ result }),
   });
 
+  // set once the callback port listens: until then (and once it is closed) not ready, so that
+  // ready means the callback port takes connections
+  let callbackServer: Server | undefined;
   const readiness: HealthCheck[] = [
     { name: 'shutdown', check: () => (state.stopping ? 'shutting down' : undefined) },
+    {
+      name: 'listening',
+      check: () => {
+        if (callbackServer === undefined) return 'the callback port is not listening yet';
+        return callbackServer.listening ? undefined : 'the callback port is closed';
+      },
+    },
     {
       name: 'schema',
       check: () => {
@@ -213,7 +224,13 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     },
     { name: 'spool', check: () => (spool?.isFull ? 'spool is full' : undefined) },
   ];
-  collectors.push(() => metrics.ready.set(readiness.every((c) => c.check() === undefined) ? 1 : 0));
+  // what the Kubernetes readiness probe decides, and the strict answer (Kafka included)
+  const probeIgnores = new Set(BRIDGE_PROBE_IGNORES);
+  collectors.push(() => {
+    const answer = evaluateReadiness(readiness, probeIgnores);
+    metrics.ready.set(answer.ready ? 1 : 0);
+    metrics.readyStrict.set(answer.strict ? 1 : 0);
+  });
   const adminServer = await listen(
     createAdminApp({
       registry: metricsRegistry,
@@ -268,7 +285,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     }, KAFKA_RETRY_MS);
   };
 
-  let callbackServer: Server;
+  let server: Server;
   try {
     // the registry: ids registered now, or remembered in the spool; without any, the bridge
     // stays up and not ready and keeps asking (a registry outage must not crash-loop it)
@@ -337,7 +354,8 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       isStopping: () => state.stopping,
       afterReply: (work) => afterReply.track(work),
     });
-    callbackServer = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
+    server = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
+    callbackServer = server;
   } catch (err) {
     clearTimeout(kafkaRetry);
     schemaIds.stop();
@@ -348,7 +366,6 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     throw err;
   }
 
-  const server = callbackServer;
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
   logger.info({ port, adminPort }, 'bridge ready');

@@ -1,11 +1,8 @@
 import express from 'express';
 import type { Registry } from 'prom-client';
+import { evaluateReadiness, ignoredChecks, type HealthCheck } from './readiness';
 
-export interface HealthCheck {
-  name: string;
-  /** undefined when healthy, otherwise what is wrong */
-  check(): string | undefined;
-}
+export type { HealthCheck } from './readiness';
 
 export interface AdminAppDeps {
   registry: Registry;
@@ -30,28 +27,15 @@ export function createAdminApp(deps: AdminAppDeps): express.Express {
   let lastReady: boolean | undefined;
   // `?ignore=kafka` leaves named checks out of the answer's status (still reported): a
   // Kubernetes readiness probe that should keep a replica in service while its spool takes the
-  // callbacks of a Kafka outage uses it; the log and the ready gauge follow the full answer.
+  // callbacks of a Kafka outage uses it; the log follows the strict answer (no check ignored).
   app.get('/readyz', (req, res) => {
-    const ignored = new Set(
-      String(req.query.ignore ?? '')
-        .split(',')
-        .filter(Boolean),
+    const { ready, strict, checks } = evaluateReadiness(
+      deps.readiness,
+      ignoredChecks(req.query.ignore),
     );
-    const checks: Record<string, string> = {};
-    let ready = true;
-    let readyIgnoring = true;
-    for (const c of deps.readiness) {
-      const problem = c.check();
-      checks[c.name] = problem ?? 'ok';
-      if (problem === undefined) continue;
-      ready = false;
-      if (!ignored.has(c.name)) readyIgnoring = false;
-    }
-    if (lastReady !== undefined && lastReady !== ready) deps.onReadinessChange?.(ready, checks);
-    lastReady = ready;
-    res
-      .status(readyIgnoring ? 200 : 503)
-      .json({ status: readyIgnoring ? 'ready' : 'not ready', checks });
+    if (lastReady !== undefined && lastReady !== strict) deps.onReadinessChange?.(strict, checks);
+    lastReady = strict;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
   app.get('/metrics', async (_req, res) => {

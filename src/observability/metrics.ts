@@ -1,4 +1,5 @@
 import { UPSTREAM_PROBLEMS } from '../before/decide';
+import { BRIDGE_READINESS_PROBE_PATH } from '../http/readiness';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const METRIC_PREFIX = 'tim_bridge_';
@@ -160,7 +161,12 @@ export function createBridgeMetrics(registry: Registry) {
     }),
     ready: new Gauge({
       name: `${p}ready`,
-      help: '1 when the bridge reports ready (see /readyz), else 0.',
+      help: `1 when the Kubernetes readiness probe (${BRIDGE_READINESS_PROBE_PATH}) answers 200: the replica is in service (during a Kafka outage, callbacks go to its spool); else 0.`,
+      registers,
+    }),
+    readyStrict: new Gauge({
+      name: `${p}ready_strict`,
+      help: '1 when every readiness check passes, Kafka included (/readyz answers 200), else 0.',
       registers,
     }),
   };
@@ -174,6 +180,7 @@ export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;
  */
 export function initialiseSeries(m: BridgeMetrics): void {
   for (const outcome of ['kafka', 'spooled', 'dlq']) m.accepted.labels({ outcome }).inc(0);
+  for (const reason of ['not_found', 'method_not_allowed']) m.unrouted.labels({ reason }).inc(0);
   for (const reason of [
     'invalid',
     'malformed_json',

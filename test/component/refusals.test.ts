@@ -117,7 +117,7 @@ test('the admin server answers health, readiness and metrics', async () => {
   expect(ready.status).toBe(200);
   expect(await ready.json()).toEqual({
     status: 'ready',
-    checks: { shutdown: 'ok', schema: 'ok', kafka: 'ok', spool: 'ok' },
+    checks: { shutdown: 'ok', listening: 'ok', schema: 'ok', kafka: 'ok', spool: 'ok' },
   });
   const metrics = await (await fetch(`${bridge.adminUrl}/metrics`)).text();
   expect(metrics).toMatch(/tim_bridge_callbacks_refused_total\{reason="invalid"\} [1-9]/);

@@ -172,7 +172,7 @@ test("Prometheus scrapes every process's admin port and loads the alert rules", 
     scrape_configs: {
       job_name: string;
       metrics_path?: string;
-      static_configs: { targets: string[] }[];
+      static_configs: { targets: string[]; labels?: Record<string, string> }[];
     }[];
   };
   const scraped = new Set<string>();
@@ -188,6 +188,9 @@ test("Prometheus scrapes every process's admin port and loads the alert rules", 
       });
       scraped.add(a.process.name);
     }
+    // the dashboard's legends name pods: here, the service
+    for (const s of job.static_configs)
+      expect(s.labels?.pod).toBe(s.targets.length === 1 ? s.targets[0]!.split(':')[0] : undefined);
   }
   expect([...scraped].sort()).toEqual(['analytics', 'bridge', 'moderation']);
   // the repo's rules file is mounted where rule_files looks

@@ -19,6 +19,12 @@ import { moderationConsumer } from '../../src/consumers/moderation/main';
 import type { ConsumerDefinition } from '../../src/consumers/start';
 import { createAdminApp } from '../../src/http/admin-app';
 import {
+  BRIDGE_PROBE_IGNORES,
+  BRIDGE_READINESS_PROBE_PATH,
+  evaluateReadiness,
+  type HealthCheck,
+} from '../../src/http/readiness';
+import {
   find,
   kubeconform,
   kustomize,
@@ -236,27 +242,34 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
       expect(c.livenessProbe?.httpGet?.path).toBe('/healthz');
       expect(new URL(c.readinessProbe?.httpGet?.path ?? '', 'http://x').pathname).toBe('/readyz');
     }
-    // the paths, asked of the real admin app with only the `kafka` check failing: liveness 200;
-    // the bridge's readiness (?ignore=kafka keeps the replica in service) 200; the strict one 503
-    const admin = await serve(
-      createAdminApp({
-        registry: new Registry(),
-        readiness: [
-          { name: 'shutdown', check: () => undefined },
-          { name: 'kafka', check: () => 'Kafka is away' },
-        ],
-      }),
-    );
-    try {
-      const bridge = byProcess(overlay, 'bridge').container;
-      const status = async (path: string | undefined) =>
-        (await fetch(`${admin.url}${path}`)).status;
-      expect(await status(bridge.livenessProbe?.httpGet?.path)).toBe(200);
-      expect(await status(bridge.startupProbe?.httpGet?.path)).toBe(200);
-      expect(await status(bridge.readinessProbe?.httpGet?.path)).toBe(200);
-      expect(await status('/readyz')).toBe(503);
-    } finally {
-      admin.server.close();
+    // the bridge's readiness probe is the one tim_bridge_ready reports (its ignored checks are
+    // defined once, in src/http/readiness.ts)
+    const bridge = byProcess(overlay, 'bridge').container;
+    expect(bridge.readinessProbe?.httpGet?.path).toBe(BRIDGE_READINESS_PROBE_PATH);
+    // the paths, asked of the real admin app with one check failing at a time: liveness 200; the
+    // bridge's readiness (?ignore=kafka keeps the replica in service) what the gauge computes
+    for (const failing of ['kafka', 'spool']) {
+      const readiness: HealthCheck[] = ['shutdown', 'kafka', 'spool'].map((name) => ({
+        name,
+        check: () => (name === failing ? `${name} is away` : undefined),
+      }));
+      const gauge = evaluateReadiness(readiness, new Set(BRIDGE_PROBE_IGNORES));
+      // with only Kafka away, the replica stays in service; the strict answer takes it out
+      if (failing === 'kafka') expect(gauge).toMatchObject({ ready: true, strict: false });
+      const admin = await serve(createAdminApp({ registry: new Registry(), readiness }));
+      try {
+        const status = async (path: string | undefined) =>
+          (await fetch(`${admin.url}${path}`)).status;
+        expect(await status(bridge.livenessProbe?.httpGet?.path)).toBe(200);
+        expect(await status(bridge.startupProbe?.httpGet?.path)).toBe(200);
+        expect({ failing, probe: await status(bridge.readinessProbe?.httpGet?.path) }).toEqual({
+          failing,
+          probe: gauge.ready ? 200 : 503,
+        });
+        expect(await status('/readyz')).toBe(gauge.strict ? 200 : 503);
+      } finally {
+        admin.server.close();
+      }
     }
   });
 

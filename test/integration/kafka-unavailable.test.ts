@@ -1,7 +1,9 @@
 import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { readTopic } from '../../src/kafka/reader';
+import { BRIDGE_READINESS_PROBE_PATH } from '../../src/http/readiness';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
 import { loadFixtures } from '../support/fixtures';
+import { metricValue } from '../support/wait';
 
 /**
  * Without the spool, when Kafka cannot acknowledge in time, the reply is a 503 FAIL well before Tencent's 2 s, and
@@ -43,13 +45,16 @@ test('a callback Kafka does not acknowledge in time gets 503 FAIL, and /readyz t
   const body = (await ready.json()) as { checks: Record<string, string> };
   expect(body.checks.kafka).toMatch(/^produce request unacknowledged for \d+ ms$/);
   // a probe that leaves Kafka out (a replica whose spool can take the callbacks) stays ready
-  const ignoring = await fetch(`${bridge.adminUrl}/readyz?ignore=kafka`);
+  const ignoring = await fetch(`${bridge.adminUrl}${BRIDGE_READINESS_PROBE_PATH}`);
   expect(ignoring.status).toBe(200);
   expect(((await ignoring.json()) as { checks: Record<string, string> }).checks.kafka).not.toBe(
     'ok',
   );
   const metrics = await (await fetch(`${bridge.adminUrl}/metrics`)).text();
   expect(metrics).toMatch(/tim_bridge_callbacks_refused_total\{reason="publish_timeout"\} 1/);
+  // the gauges: what that probe decides (in service), and the strict answer (Kafka included)
+  expect(metricValue(metrics, 'tim_bridge_ready')).toBe(1);
+  expect(metricValue(metrics, 'tim_bridge_ready_strict')).toBe(0);
 
   await ensureTopic(bridge.kafka, { topic: bridge.topic, numPartitions: 6, replicationFactor: 1 });
   await expect(readTopic(bridge.kafka, bridge.topic, { atLeast: 1 })).resolves.toHaveLength(1);

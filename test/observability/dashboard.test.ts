@@ -5,6 +5,8 @@ import { loadCommandFixtures, loadFixtures } from '../support/fixtures';
 import { freePort } from '../support/process';
 import { scrape, waitFor } from '../support/wait';
 import {
+  EXTERNAL_JOINS,
+  EXTERNAL_METRICS,
   FAMILY_MATCHER,
   FAMILY_VARIABLE,
   allPanels,
@@ -175,6 +177,30 @@ describe('the dashboard model', () => {
     has(/nodejs_heap_size_used_bytes/);
     has(/^sum\(tim_bridge_ready\{/);
     has(/tim_bridge_kafka_connected/);
+    // requests to other paths or methods than POST /callback
+    has(/^sum by \(reason\) \(rate\(tim_bridge_requests_unrouted_total\{/);
+    // the consumers: batch duration, what the analytics windows did not count
+    has(
+      /^histogram_quantile\(0\.99, sum by \(consumer, le\) \(rate\(tim_consumer_batch_duration_seconds_bucket\{/,
+    );
+    for (const p of ['tim_analytics_', 'tim_analytics_group_'])
+      for (const m of ['dropped_late_events_total', 'out_of_range_events_total'])
+        has(new RegExp(`^sum\\(rate\\(${p}${m}\\{`));
+    // Kubernetes: restarts, CPU throttling, the HPA's replicas against its bounds
+    has(/^sum by \(pod\) \(increase\(kube_pod_container_status_restarts_total\{/);
+    has(
+      /^sum by \(pod\) \(rate\(container_cpu_cfs_throttled_periods_total\{.* \/ sum by \(pod\) \(rate\(container_cpu_cfs_periods_total\{/,
+    );
+    for (const m of ['status_current_replicas', 'spec_min_replicas', 'spec_max_replicas'])
+      has(
+        new RegExp(`^max by \\(horizontalpodautoscaler\\) \\(kube_horizontalpodautoscaler_${m}\\{`),
+      );
+    // "Ready replicas": in service for the Kubernetes probe, and the strict view beside it
+    const readyPanel = queryPanels.find((p) => p.title === 'Ready replicas')!;
+    expect(readyPanel.targets!.map((t) => t.expr.replace(/\{.*$/, ''))).toEqual([
+      'sum(tim_bridge_ready',
+      'sum(tim_bridge_ready_strict',
+    ]);
     // per command family: records, before-callback decisions, the decision service
     has(/sum by \(command, outcome\) \(rate\(tim_bridge_command_records_total\{/);
     has(/sum by \(outcome, decided_by\) \(rate\(tim_bridge_before_callback_decisions_total\{/);
@@ -205,11 +231,44 @@ describe('the dashboard model', () => {
       expect(sels.length).toBeGreaterThan(0);
       for (const s of sels) {
         if (s.matchers === undefined) throw new Error(`${where}: ${s.name} without matchers`);
+        const external = EXTERNAL_METRICS[s.name];
+        if (external && external.scope !== 'target') {
+          // a Kubernetes exporter's series (no job or instance of ours): the namespace, and
+          // joined to the selected targets, once per such selector
+          expect(s.matchers).toContain('namespace=~"$namespace"');
+          const scoped = sels.filter((x) => EXTERNAL_METRICS[x.name]?.scope === external.scope);
+          const joins = expr.split(EXTERNAL_JOINS[external.scope]).length - 1;
+          if (joins < scoped.length)
+            throw new Error(
+              `${where}: ${s.name} (${external.source}) not kept to the selected targets by ${EXTERNAL_JOINS[external.scope]}`,
+            );
+          continue;
+        }
         for (const v of ['namespace', 'job', 'instance'])
           expect(s.matchers).toContain(`${v}=~"$${v}"`);
       }
       expect(() => substituteVariables(expr)).not.toThrow();
     }
+  });
+
+  test('counters are drawn as rates or increases, never raw', () => {
+    const raw: string[] = [];
+    for (const { where, expr } of dashboardExprs())
+      for (const m of expr.matchAll(/\b\w+_(?:total|bucket|sum|count)\b(?=\s*\{)/g))
+        if (!/\b(?:rate|irate|increase)\(\s*$/.test(expr.slice(0, m.index)))
+          raw.push(`${where}: ${m[0]}`);
+    expect(raw).toEqual([]);
+  });
+
+  test("legends name pods, not their addresses (the ServiceMonitor's pod label)", () => {
+    const byAddress = queryPanels.flatMap((p) =>
+      p
+        .targets!.filter((t) =>
+          /\{\{\s*instance\s*\}\}|by \([^)]*\binstance\b/.test(`${t.legendFormat ?? ''} ${t.expr}`),
+        )
+        .map((t) => `panel "${p.title}" ${t.refId}`),
+    );
+    expect(byAddress).toEqual([]);
   });
 });
 
@@ -266,8 +325,12 @@ describe('against a real scrape', () => {
     for (const { where, expr } of [...dashboardExprs(), ...ruleExprs()]) {
       const names = metricNames(expr);
       expect(names.length).toBeGreaterThan(0);
-      for (const n of names) if (!exported.has(n)) missing.push(`${where}: ${n}`);
+      // Prometheus' and Kubernetes exporters' series: named, with their source, in EXTERNAL_METRICS
+      for (const n of names)
+        if (!exported.has(n) && !(n in EXTERNAL_METRICS)) missing.push(`${where}: ${n}`);
     }
+    // and none of those is ours
+    expect(Object.keys(EXTERNAL_METRICS).filter((n) => exported.has(n))).toEqual([]);
     // the variables' label_values queries too
     for (const v of loadDashboard().templating.list)
       for (const n of metricNames(v.definition ?? '')) if (!exported.has(n)) missing.push(n);

@@ -19,7 +19,9 @@ import {
   alertSignals,
   applyVariableRegex,
   dashboardExprs,
+  EXTERNAL_METRICS,
   ensurePrometheusInstalled,
+  externalExposition,
   loadDashboard,
   rowPanels,
   ruleExprs,
@@ -42,6 +44,11 @@ import {
  *                    but lost. Scraped with namespace="obs-test".
  *   bridge "nospool": no spool, topic deleted: kafka, then publish_timeout. No namespace label
  *                    (as without Kubernetes).
+ * main and the consumers get a `pod` label the way the Prometheus Operator's ServiceMonitor gives
+ * it (relabeled from __meta_kubernetes_pod_name); nospool none. A stand-in exporter serves the
+ * Kubernetes series the dashboard reads (EXTERNAL_METRICS: kube-state-metrics, cAdvisor) for
+ * those pods, for the bridge's HPA, and for a pod and an HPA of another app in the namespace,
+ * which the dashboard must leave out.
  */
 const TOKEN = 'obs-token';
 const APP = '1400000001';
@@ -70,6 +77,15 @@ let prometheus: ChildProcess | undefined;
 /** The app's decision service for main's before-callbacks: answers `decision` (status, body). */
 let decisionService: Server | undefined;
 let decision = { status: 200, body: OK_REPLY };
+/** Stand-in for kube-state-metrics and the kubelet's cAdvisor. */
+let exporter: Server | undefined;
+/** The pods' names, as the StatefulSet and the Deployments of k8s/ would have them. */
+const MAIN_POD = 'tim-kafka-bridge-0';
+const CONSUMER_PODS = ['tim-analytics-7d4b9c6f5-qx2lm', 'tim-moderation-5c8f7d9b4-h7k2p'];
+/** Another app's pod and HPA in the same namespace: no panel may show them. */
+const OTHER_APP = 'other-app';
+/** The relabeling the Prometheus Operator generates for a ServiceMonitor's `pod` label. */
+const POD_RELABEL = [{ source_labels: ['__meta_kubernetes_pod_name'], target_label: 'pod' }];
 const BLOCK = '{"ActionStatus":"OK","ErrorInfo":"spam","ErrorCode":1}';
 let promUrl: string;
 let promDir: string;
@@ -78,7 +94,10 @@ let promLog = '';
 interface QueryResult {
   status: string;
   error?: string;
-  data?: { resultType: string; result: { metric: Record<string, string> }[] };
+  data?: {
+    resultType: string;
+    result: { metric: Record<string, string>; value?: [number, string] }[];
+  };
 }
 async function query(expr: string): Promise<QueryResult> {
   const res = await fetch(`${promUrl}/api/v1/query`, {
@@ -130,6 +149,9 @@ async function round(): Promise<void> {
   await sendBefore({ status: 200, body: BLOCK }, BLOCK);
   await sendBefore({ status: 500, body: 'oops' }, OK_REPLY);
   await send(nospool, body(), {}, 200);
+  // no callback: another path (not_found), another method (method_not_allowed)
+  expect((await fetch(main.callbackUrl.replace(/\/callback$/, '/wp-login.php'))).status).toBe(404);
+  expect((await fetch(main.callbackUrl)).status).toBe(405);
 }
 
 /** A before-callback main answers but cannot store (Kafka away, spool full): the nth lost. */
@@ -192,6 +214,25 @@ beforeAll(async () => {
   const port = await freePort();
   promUrl = `http://127.0.0.1:${port}`;
   const target = (b: TestBridge) => b.adminUrl.replace('http://', '');
+  exporter = createServer((_req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4' }).end(
+      externalExposition(
+        [
+          { namespace: NAMESPACE, pod: MAIN_POD, container: 'bridge' },
+          { namespace: NAMESPACE, pod: CONSUMER_PODS[0]!, container: 'analytics' },
+          { namespace: NAMESPACE, pod: CONSUMER_PODS[1]!, container: 'moderation' },
+          { namespace: NAMESPACE, pod: `${OTHER_APP}-0`, container: 'app' },
+        ],
+        [
+          { namespace: NAMESPACE, horizontalpodautoscaler: JOB },
+          { namespace: NAMESPACE, horizontalpodautoscaler: OTHER_APP },
+        ],
+        Date.now(),
+      ),
+    );
+  });
+  await new Promise<void>((r) => exporter!.listen(0, '127.0.0.1', r));
+  const exporterTarget = `127.0.0.1:${(exporter.address() as AddressInfo).port}`;
   writeFileSync(
     join(promDir, 'prometheus.yml'),
     JSON.stringify({
@@ -201,18 +242,27 @@ beforeAll(async () => {
         {
           job_name: JOB,
           static_configs: [
-            { targets: [target(main)], labels: { namespace: NAMESPACE } },
+            {
+              targets: [target(main)],
+              labels: { namespace: NAMESPACE, __meta_kubernetes_pod_name: MAIN_POD },
+            },
             { targets: [target(nospool)] },
           ],
+          relabel_configs: POD_RELABEL,
         },
         {
           job_name: CONSUMERS_JOB,
-          static_configs: [
-            {
-              targets: consumers.consumers.map((c) => c.adminUrl.replace('http://', '')),
-              labels: { namespace: NAMESPACE },
-            },
-          ],
+          static_configs: consumers.consumers.map((c, i) => ({
+            targets: [c.adminUrl.replace('http://', '')],
+            labels: { namespace: NAMESPACE, __meta_kubernetes_pod_name: CONSUMER_PODS[i] },
+          })),
+          relabel_configs: POD_RELABEL,
+        },
+        {
+          // their own labels (namespace, pod, ...) kept, as kube-prometheus-stack scrapes them
+          job_name: 'kube-state-metrics',
+          honor_labels: true,
+          static_configs: [{ targets: [exporterTarget] }],
         },
       ],
     }),
@@ -292,9 +342,10 @@ afterAll(async () => {
     await b.dispose();
     if (b === main) await deleteTopics(b.kafka, [BEFORE_TOPIC]).catch(() => undefined);
   }
-  if (decisionService) {
-    decisionService.closeAllConnections();
-    await new Promise((r) => decisionService!.close(r));
+  for (const server of [decisionService, exporter]) {
+    if (!server) continue;
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
   }
 }, 60000);
 
@@ -361,6 +412,9 @@ test('the traffic produced every outcome and refusal reason', async () => {
   expect(
     await values('sum by (platform) (tim_bridge_callbacks_received_total)', 'platform'),
   ).toEqual(['Android', 'iOS']);
+  expect(
+    await values('sum by (reason) (tim_bridge_requests_unrouted_total) > 0', 'reason'),
+  ).toEqual(['method_not_allowed', 'not_found']);
 });
 
 test('the dashboard variables find the bridges (namespace present on one, absent on the other)', async () => {
@@ -421,6 +475,40 @@ test('every dashboard expression parses and returns at least one series', async 
   expect(empty).toEqual([]);
 });
 
+test("every legend's labels are labels of the series its expression returns", async () => {
+  const missing: string[] = [];
+  for (const p of loadDashboard().panels.flatMap((x) => [x, ...(x.panels ?? [])]))
+    for (const t of p.targets ?? []) {
+      const labels = [...(t.legendFormat ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!);
+      if (labels.length === 0) continue;
+      const series = await seriesOf(substituteVariables(t.expr));
+      for (const l of labels)
+        if (!series.some((x) => x.metric[l])) missing.push(`panel "${p.title}" ${t.refId}: ${l}`);
+    }
+  expect(missing).toEqual([]);
+});
+
+test("the Kubernetes panels show the selected jobs' pods and HPA only", async () => {
+  const shown = async (title: string, label: string) => {
+    const panel = loadDashboard().panels.find((p) => p.title === title)!;
+    const values = new Set<string>();
+    for (const t of panel.targets!)
+      for (const x of await seriesOf(substituteVariables(t.expr))) values.add(x.metric[label]!);
+    return [...values].sort();
+  };
+  const ours = [MAIN_POD, ...CONSUMER_PODS].sort();
+  expect(await shown('Container restarts (last hour)', 'pod')).toEqual(ours);
+  expect(await shown('CPU throttling', 'pod')).toEqual(ours);
+  expect(await shown('HPA replicas', 'horizontalpodautoscaler')).toEqual([JOB]);
+  // the stand-in serves exactly the external metrics the tests know of
+  const served = await seriesOf(`{job="kube-state-metrics", __name__!~"up|scrape_.*"}`);
+  expect([...new Set(served.map((x) => x.metric.__name__))].sort()).toEqual(
+    Object.keys(EXTERNAL_METRICS)
+      .filter((n) => EXTERNAL_METRICS[n]!.scope !== 'target')
+      .sort(),
+  );
+});
+
 test('every alert expression parses, and each of its signals returns at least one series', async () => {
   const empty: string[] = [];
   for (const { where, expr } of ruleExprs()) {
@@ -437,8 +525,8 @@ test('the alerts the traffic makes true are pending or firing, for the right bri
   const expected = [
     ['TimBridgeSpoolNotEmpty', main],
     ['TimBridgeSpoolAlmostFull', main],
+    // main: its spool is full, so even the probe that ignores Kafka says not ready (nospool: below)
     ['TimBridgeNotReady', main],
-    ['TimBridgeNotReady', nospool],
     ['TimBridgeHighRefusalRatio', undefined],
     ['TimBridgeDeadLettersGrowing', undefined],
     ['TimBridgeDecisionServiceFailing', undefined],
@@ -472,4 +560,25 @@ test('the alerts the traffic makes true are pending or firing, for the right bri
   ).data.alerts.map((a) => a.labels.alertname);
   for (const quiet of ['TimBridgeNoCallbacks', 'TimBridgeSlowReplies'])
     expect(alerts).not.toContain(quiet);
+});
+
+test("a bridge whose only failing check is Kafka's stays in service: ready 1, strict 0", async () => {
+  // nospool's produce requests are stuck (its topic deleted): /readyz says not ready, the
+  // Kubernetes probe (/readyz?ignore=kafka) keeps it in service, and the gauges say both
+  const instance = nospool.adminUrl.replace('http://', '');
+  const value = async (metric: string) =>
+    (await seriesOf(`${metric}{job="${JOB}", instance="${instance}"}`)).map((s) => s.value?.[1]);
+  expect(await value('tim_bridge_ready_strict')).toEqual(['0']);
+  expect(await value('tim_bridge_ready')).toEqual(['1']);
+  // so TimBridgeNotReady, which follows tim_bridge_ready, does not fire for it
+  const alerts = (
+    (await (await fetch(`${promUrl}/api/v1/alerts`)).json()) as {
+      data: { alerts: { labels: Record<string, string> }[] };
+    }
+  ).data.alerts;
+  expect(
+    alerts.filter(
+      (a) => a.labels.alertname === 'TimBridgeNotReady' && a.labels.instance === instance,
+    ),
+  ).toEqual([]);
 });

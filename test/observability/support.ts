@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { deleteTopics, startTestConsumer, type TestConsumer } from '../support/consumers';
+import { ensureTopic } from '../../src/kafka/admin';
 import type { Kafka } from '../../src/kafka/client';
 import { ROOT } from '../support/stack';
 
@@ -40,6 +41,7 @@ export const FAMILY_MATCHER = 'command=~"$family(\\\\..*)?"';
 export interface Target {
   refId: string;
   expr: string;
+  legendFormat?: string;
   datasource?: { type?: string; uid?: string };
 }
 export interface Panel {
@@ -166,10 +168,120 @@ export function substituteVariables(expr: string, values = TEMPLATE_VALUES): str
   );
 }
 
-const METRIC_NAME =
-  /\b(?:tim_bridge|tim_consumer|tim_analytics|tim_moderation|nodejs|process)_[a-zA-Z0-9_]*[a-zA-Z0-9]\b/g;
+/**
+ * Metrics an expression may name that no process of ours exports, each with where it comes from
+ * and how the dashboard keeps it to the selected jobs (the check that every metric is exported
+ * leaves these out, by name, here and nowhere else):
+ *   target: Prometheus' own series per scrape target, filtered like ours (namespace, job, instance);
+ *   pod:    per pod, from a Kubernetes exporter: filtered by namespace and joined
+ *           `on (namespace, pod)` to `up` of the selected targets (the `pod` label the
+ *           Prometheus Operator's ServiceMonitor gives every target);
+ *   hpa:    per HorizontalPodAutoscaler: filtered by namespace and joined
+ *           `on (namespace, horizontalpodautoscaler)` to the selected jobs (each HPA of k8s/ is
+ *           named like its Service, which is the job).
+ * A cluster with kube-prometheus-stack has them; a local test cannot (no kubelet, no
+ * kube-state-metrics). The real-Prometheus test serves them from a stand-in exporter with the
+ * labels the real one gives (`labels`), so that every expression still has to return data.
+ */
+export const EXTERNAL_METRICS: Record<
+  string,
+  { source: string; scope: 'target' | 'pod' | 'hpa'; type: 'counter' | 'gauge'; labels: string[] }
+> = {
+  up: { source: 'Prometheus (each scrape target)', scope: 'target', type: 'gauge', labels: [] },
+  kube_pod_container_status_restarts_total: {
+    source: 'kube-state-metrics',
+    scope: 'pod',
+    type: 'counter',
+    labels: ['namespace', 'pod', 'container'],
+  },
+  container_cpu_cfs_periods_total: {
+    source: 'cAdvisor (kubelet /metrics/cadvisor)',
+    scope: 'pod',
+    type: 'counter',
+    labels: ['namespace', 'pod', 'container'],
+  },
+  container_cpu_cfs_throttled_periods_total: {
+    source: 'cAdvisor (kubelet /metrics/cadvisor)',
+    scope: 'pod',
+    type: 'counter',
+    labels: ['namespace', 'pod', 'container'],
+  },
+  kube_horizontalpodautoscaler_status_current_replicas: {
+    source: 'kube-state-metrics',
+    scope: 'hpa',
+    type: 'gauge',
+    labels: ['namespace', 'horizontalpodautoscaler'],
+  },
+  kube_horizontalpodautoscaler_spec_min_replicas: {
+    source: 'kube-state-metrics',
+    scope: 'hpa',
+    type: 'gauge',
+    labels: ['namespace', 'horizontalpodautoscaler'],
+  },
+  kube_horizontalpodautoscaler_spec_max_replicas: {
+    source: 'kube-state-metrics',
+    scope: 'hpa',
+    type: 'gauge',
+    labels: ['namespace', 'horizontalpodautoscaler'],
+  },
+};
 
-/** The metric names an expression selects (the project's and prom-client's default ones). */
+/** The joins that keep an external metric to the selected targets (see EXTERNAL_METRICS). */
+export const EXTERNAL_JOINS = {
+  pod: 'on (namespace, pod) group_left () group by (namespace, pod) (up{namespace=~"$namespace", job=~"$job", instance=~"$instance"})',
+  hpa: 'on (namespace, horizontalpodautoscaler) group_left () label_join(group by (namespace, job) (up{namespace=~"$namespace", job=~"$job", instance=~"$instance"}), "horizontalpodautoscaler", "", "job")',
+} as const;
+
+/**
+ * A Prometheus text exposition of the external metrics (but `up`), as kube-state-metrics and
+ * cAdvisor would give them for these pods (each with one container) and HPAs, for a scrape with
+ * `honor_labels` (as kube-prometheus-stack scrapes them). Counters grow with `nowMs`, so that
+ * their rates are not 0/0.
+ */
+export function externalExposition(
+  pods: { namespace: string; pod: string; container: string }[],
+  hpas: { namespace: string; horizontalpodautoscaler: string }[],
+  nowMs: number,
+): string {
+  const lines: string[] = [];
+  const t = Math.floor(nowMs / 1000);
+  const value: Record<string, number> = {
+    kube_pod_container_status_restarts_total: Math.floor(t / 60),
+    container_cpu_cfs_periods_total: t * 10,
+    container_cpu_cfs_throttled_periods_total: t,
+    kube_horizontalpodautoscaler_status_current_replicas: 3,
+    kube_horizontalpodautoscaler_spec_min_replicas: 3,
+    kube_horizontalpodautoscaler_spec_max_replicas: 12,
+  };
+  for (const [name, m] of Object.entries(EXTERNAL_METRICS)) {
+    if (m.scope === 'target') continue;
+    lines.push(`# TYPE ${name} ${m.type}`);
+    for (const subject of m.scope === 'pod' ? pods : hpas) {
+      const labels = m.labels
+        .map((l) => `${l}="${(subject as Record<string, string>)[l] ?? ''}"`)
+        .join(',');
+      lines.push(`${name}{${labels}} ${value[name] ?? 0}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+const METRIC_NAME = new RegExp(
+  '(?:' +
+    [
+      // ours, prom-client's, and Kubernetes exporters' (so that one missing from
+      // EXTERNAL_METRICS is noticed)
+      '\\b(?:tim_bridge|tim_consumer|tim_analytics|tim_moderation|nodejs|process|kube|container)_[a-zA-Z0-9_]*[a-zA-Z0-9]\\b',
+      // Prometheus' own, by their exact names
+      ...Object.entries(EXTERNAL_METRICS)
+        .filter(([, m]) => m.scope === 'target')
+        .map(([n]) => `\\b${n}\\b`),
+    ].join('|') +
+    ')',
+  'g',
+);
+
+/** The metric names an expression selects (the project's, prom-client's default ones, EXTERNAL_METRICS). */
 export function metricNames(expr: string): string[] {
   return [...new Set(expr.match(METRIC_NAME) ?? [])];
 }
@@ -283,7 +395,9 @@ export function ensurePrometheusInstalled(): void {
 
 /**
  * Both example consumers on `topic`, so that their metrics exist: moderation with a rule that
- * matches the text fixture ("red packet") and asks for a recall (disabled: RECALL_DISABLED).
+ * matches the text fixture ("red packet") and asks for a recall (disabled: RECALL_DISABLED);
+ * analytics also on an (empty) topic of group messages, so that its `tim_analytics_group_*`
+ * series exist too.
  */
 export async function startObservedConsumers(
   kafka: Kafka,
@@ -295,8 +409,10 @@ export async function startObservedConsumers(
     rules,
     'rules:\n  - { id: red-packet, kind: word, action: recall, words: [red packet] }\n',
   );
+  const groupTopic = `${topic}.group-in`;
+  await ensureTopic(kafka, { topic: groupTopic, numPartitions: 1, replicationFactor: 1 });
   const consumers = [
-    await startTestConsumer('analytics', topic),
+    await startTestConsumer('analytics', topic, { GROUP_KAFKA_TOPIC: groupTopic }),
     await startTestConsumer('moderation', topic, { MODERATION_RULES_FILE: rules }),
   ];
   return {
@@ -310,11 +426,13 @@ export async function startObservedConsumers(
           [
             e.ANALYTICS_TOPIC,
             e.ANALYTICS_STATE_TOPIC,
+            e.ANALYTICS_GROUP_TOPIC,
             e.MODERATION_VERDICTS_TOPIC,
             e.CONSUMER_DLQ_TOPIC,
           ].filter((t): t is string => t !== undefined),
         ).catch(() => undefined);
       }
+      await deleteTopics(kafka, [groupTopic]).catch(() => undefined);
     },
   };
 }
