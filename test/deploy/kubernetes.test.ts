@@ -862,6 +862,33 @@ describe.each(OVERLAYS)('k8s/overlays/%s', (overlay) => {
   });
 });
 
+test("the base's egress defaults are tight: named destinations only, Kafka and the registry in the namespace kafka", () => {
+  const k8s = k8sCopy();
+  try {
+    const policies = policiesOf(parseManifests(renderCopy(k8s, 'base')));
+    for (const p of policies) {
+      for (const rule of p.spec.egress ?? []) {
+        expect({ policy: p.name, to: (rule.to ?? []).length > 0 }).toEqual({
+          policy: p.name,
+          to: true,
+        });
+      }
+    }
+    const only = (name: string) => policies.find((p) => p.name === name)?.spec.egress;
+    const kafkaNamespace = [
+      { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kafka' } } },
+    ];
+    expect(only('tim-egress-kafka')).toEqual([
+      { to: kafkaNamespace, ports: [{ port: 9092, endPort: 9094, protocol: 'TCP' }] },
+    ]);
+    expect(only('tim-egress-schema-registry')).toEqual([
+      { to: kafkaNamespace, ports: [{ port: 8081, protocol: 'TCP' }] },
+    ]);
+  } finally {
+    rmSync(dirname(k8s), { recursive: true, force: true });
+  }
+});
+
 test('mutual TLS (prod with k8s/components/kafka-mtls, as docs/deploy.md says): the client certificate and key mounted in every Kafka client, the configs load', () => {
   const prod = readFileSync(join(ROOT, KUSTOMIZATIONS.prod, 'kustomization.yaml'), 'utf8');
   const withMtls = prod
