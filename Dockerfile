@@ -56,3 +56,16 @@ USER 1000:1000
 EXPOSE 8080 9464 9465 9466
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "--max-semi-space-size=32", "dist/src/main.js"]
+# OCI annotations (docker inspect, registries, scanners). Version and revision come from the build:
+#   docker build --build-arg VERSION=$(node -p "require('./package.json').version") \
+#     --build-arg REVISION=$(git rev-parse HEAD) -t <registry>/tim-kafka-bridge:<version> .
+# Declared last, so a new revision reuses every cached layer above.
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/tim-kafka-bridge/tim-kafka-bridge
+LABEL org.opencontainers.image.title="tim-kafka-bridge" \
+      org.opencontainers.image.description="Tencent Cloud Chat webhook callbacks to Avro records in Kafka, and two example consumers" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"

@@ -7,8 +7,10 @@
 #                as a docker CLI plugin in .tools/docker/cli-plugins (use DOCKER_CONFIG=.tools/docker)
 #   schemas      Kubernetes JSON schemas for kubeconform (.tools/k8s-schemas): the strict schemas
 #                of the PyPI package kubernetes-validate (pinned by version and sha256) for one
-#                Kubernetes release, plus the ServiceMonitor and PrometheusRule CRDs of the
-#                prometheus-operator Go module, made standalone by k8s-json-schemas.mjs
+#                Kubernetes release, plus custom resources' CRDs from Go modules, made standalone
+#                by k8s-json-schemas.mjs: ServiceMonitor and PrometheusRule (prometheus-operator),
+#                HTTPRoute, Gateway, ReferenceGrant (Gateway API, standard channel), and Envoy
+#                Gateway's BackendTrafficPolicy (k8s/components/gateway-api*)
 # Idempotent: a tool already at its pinned version is left alone (a second run takes a second).
 # Needs Go (1.24+), Python 3 with pip, Node.js with `npm ci` done (for the yaml package).
 set -euo pipefail
@@ -20,6 +22,8 @@ KUBERNETES_VERSION=1.32.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KUBERNETES_VALIDATE_SHA256=85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9
 PROMETHEUS_OPERATOR_VERSION=v0.85.0
+GATEWAY_API_VERSION=v1.3.0
+ENVOY_GATEWAY_VERSION=v1.5.0
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS="$ROOT/.tools"
@@ -83,9 +87,9 @@ fi
 
 # ---- Kubernetes and CRD JSON schemas -----------------------------------------------------------
 SCHEMAS="$TOOLS/k8s-schemas"
-STAMP="$SCHEMAS/.installed-k8s-$KUBERNETES_VERSION-kv-$KUBERNETES_VALIDATE_VERSION-po-$PROMETHEUS_OPERATOR_VERSION"
+STAMP="$SCHEMAS/.installed-k8s-$KUBERNETES_VERSION-kv-$KUBERNETES_VALIDATE_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-gw-$GATEWAY_API_VERSION-eg-$ENVOY_GATEWAY_VERSION"
 if [[ -f $STAMP && $STAMP -nt "$ROOT/scripts/tools/k8s-json-schemas.mjs" ]]; then
-  say "schemas: Kubernetes $KUBERNETES_VERSION + prometheus-operator $PROMETHEUS_OPERATOR_VERSION already installed"
+  say "schemas: Kubernetes $KUBERNETES_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Gateway API $GATEWAY_API_VERSION, Envoy Gateway $ENVOY_GATEWAY_VERSION already installed"
 else
   need python3 "install Python 3 with pip"
   need node "install Node.js and run npm ci"
@@ -113,13 +117,26 @@ PY
     sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   crds="$po/example/prometheus-operator-crd"
   [[ -f $crds/monitoring.coreos.com_servicemonitors.yaml ]] || { say "ERROR: CRDs not found in $po"; exit 1; }
+  say "schemas: Gateway API CRDs from sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
+  gw=$(cd "$TOOLS" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  gwcrds="$gw/config/crd/standard"
+  [[ -f $gwcrds/gateway.networking.k8s.io_httproutes.yaml ]] || { say "ERROR: CRDs not found in $gw"; exit 1; }
+  say "schemas: Envoy Gateway CRDs from github.com/envoyproxy/gateway@$ENVOY_GATEWAY_VERSION"
+  eg=$(cd "$TOOLS" && go mod download -json "github.com/envoyproxy/gateway@$ENVOY_GATEWAY_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  egcrds="$eg/charts/gateway-helm/crds/generated"
+  [[ -f $egcrds/gateway.envoyproxy.io_backendtrafficpolicies.yaml ]] || { say "ERROR: CRDs not found in $eg"; exit 1; }
   rm -rf "$SCHEMAS"
   node "$ROOT/scripts/tools/k8s-json-schemas.mjs" \
     "$work/wheel/kubernetes_validate/kubernetes-json-schema/v$KUBERNETES_VERSION-local-strict" "$SCHEMAS" \
-    "$crds/monitoring.coreos.com_servicemonitors.yaml" "$crds/monitoring.coreos.com_prometheusrules.yaml"
+    "$crds/monitoring.coreos.com_servicemonitors.yaml" "$crds/monitoring.coreos.com_prometheusrules.yaml" \
+    "$gwcrds/gateway.networking.k8s.io_httproutes.yaml" "$gwcrds/gateway.networking.k8s.io_gateways.yaml" \
+    "$gwcrds/gateway.networking.k8s.io_referencegrants.yaml" \
+    "$egcrds/gateway.envoyproxy.io_backendtrafficpolicies.yaml"
   touch "$STAMP"
   rm -rf "$work"
   trap - EXIT
 fi
 
-say "ready: $(ls "$BIN" | tr '\n' ' ')docker-compose plugin, schemas for Kubernetes $KUBERNETES_VERSION (in $TOOLS)"
+say "ready: $(ls "$BIN" | tr '\n' ' ')docker-compose plugin, schemas for Kubernetes $KUBERNETES_VERSION and the CRDs (in $TOOLS)"

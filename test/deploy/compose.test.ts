@@ -56,20 +56,33 @@ function composeConfig(vars: string): string {
   );
 }
 
+/** The values an operator must give (.env), one per line. */
+const REQUIRED: Record<string, string> = {
+  TENCENT_SDKAPPIDS: '1400000001',
+  TENCENT_CALLBACK_TOKEN: 'compose-test-token',
+  GRAFANA_ADMIN_PASSWORD: 'compose-test-grafana',
+};
+const vars = (values: Record<string, string>) =>
+  Object.entries(values)
+    .map(([k, v]) => `${k}=${v}\n`)
+    .join('');
+
 beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), 'tim-compose-'));
-  // the two values an operator must give (.env)
-  compose = JSON.parse(
-    composeConfig('TENCENT_SDKAPPIDS=1400000001\nTENCENT_CALLBACK_TOKEN=compose-test-token\n'),
-  ) as Compose;
+  compose = JSON.parse(composeConfig(vars(REQUIRED))) as Compose;
 });
 
-test.each([
-  ['TENCENT_CALLBACK_TOKEN', 'TENCENT_SDKAPPIDS=1400000001\n'],
-  ['TENCENT_SDKAPPIDS', 'TENCENT_CALLBACK_TOKEN=compose-test-token\n'],
-])('docker compose config refuses to render without %s, naming it', (name, vars) => {
-  expect(() => composeConfig(vars)).toThrow(new RegExp(`set ${name} \\(`));
-});
+test.each(Object.keys(REQUIRED))(
+  'docker compose config refuses to render without %s, naming it',
+  (name) => {
+    const others = Object.fromEntries(Object.entries(REQUIRED).filter(([k]) => k !== name));
+    expect(() => composeConfig(vars(others))).toThrow(new RegExp(`set ${name} \\(`));
+    // nor with it empty
+    expect(() => composeConfig(vars({ ...others, [name]: '' }))).toThrow(
+      new RegExp(`set ${name} \\(`),
+    );
+  },
+);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** The image's default command: the Dockerfile's CMD. */
@@ -219,12 +232,40 @@ test('Grafana gets the Prometheus data source and the repo dashboard, provisione
   expect(dashboard && dirname(dashboard.target)).toBe(providers.providers[0]?.options.path);
 });
 
-test('published ports are bound to loopback; the admin ports never elsewhere', () => {
-  const ports = Object.entries(compose.services).flatMap(([name, s]) =>
+const published = (c: Compose) =>
+  Object.entries(c.services).flatMap(([name, s]) =>
     (s.ports ?? []).map((p) => ({ name, target: p.target, host_ip: p.host_ip })),
   );
+
+test('published ports are bound to loopback by default', () => {
+  const ports = published(compose);
   expect(ports.length).toBeGreaterThan(0);
   for (const p of ports) expect(p).toEqual({ ...p, host_ip: '127.0.0.1' });
+});
+
+test('only the callback port can be published beyond loopback (TIM_CALLBACK_BIND_ADDRESS); Kafka, the registry, admin ports, Prometheus and Grafana never', () => {
+  const wide = JSON.parse(
+    composeConfig(
+      // the former all-ports knob, TIM_BIND_ADDRESS, publishes nothing any more
+      vars({ ...REQUIRED, TIM_CALLBACK_BIND_ADDRESS: '0.0.0.0', TIM_BIND_ADDRESS: '0.0.0.0' }),
+    ),
+  ) as Compose;
+  const bridge = load(app('bridge')) as Config;
+  const ports = published(wide);
+  expect(ports.filter((p) => p.host_ip !== '127.0.0.1')).toEqual([
+    { name: 'bridge', target: bridge.PORT, host_ip: '0.0.0.0' },
+  ]);
+  expect(ports.length).toBe(published(compose).length);
+});
+
+test('Grafana: no default admin password (the one given), anonymous visitors read only', () => {
+  const env = compose.services.grafana?.environment ?? {};
+  expect(env.GF_SECURITY_ADMIN_PASSWORD).toBe(REQUIRED.GRAFANA_ADMIN_PASSWORD);
+  expect({
+    anonymous: env.GF_AUTH_ANONYMOUS_ENABLED,
+    role: env.GF_AUTH_ANONYMOUS_ORG_ROLE,
+  }).toEqual({ anonymous: 'true', role: 'Viewer' });
+  expect(env.GF_USERS_ALLOW_SIGN_UP).toBe('false');
 });
 
 test('health checks and depends_on conditions bring it up in order; bind mounts exist', () => {

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { STACK_DIR } from '../support/stack';
 import { ROOT } from './support';
 
 /**
@@ -113,4 +114,146 @@ test('refuses to run without the replication settings or with an unknown SASL me
   });
   expect(bad).toMatchObject({ status: 2 });
   expect(bad.stderr).toContain('KAFKA_SASL_MECHANISM=gssapi');
+});
+
+/** A CA, a client certificate it signed, and the client's key in the given forms (openssl). */
+function clientCertificate(at: string): { ca: string; cert: string; keys: Record<string, string> } {
+  const openssl = (...args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: at, encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  openssl(
+    ...['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=test-ca', '-days', '2'],
+    ...['-keyout', 'ca.key', '-out', 'ca.crt'],
+  );
+  openssl(
+    ...['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=tim-kafka-bridge'],
+    ...['-keyout', 'client.key', '-out', 'client.csr'],
+  );
+  openssl(
+    ...['x509', '-req', '-in', 'client.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key'],
+    ...['-CAcreateserial', '-days', '2', '-out', 'client.crt'],
+  );
+  // an encrypted PKCS#8 key with a PBES1 scheme, which Java reads; openssl's default (PBES2) it may not
+  openssl(
+    ...['pkcs8', '-topk8', '-v1', 'PBE-SHA1-3DES', '-in', 'client.key'],
+    ...['-out', 'client.enc.key', '-passout', 'pass:key-pw'],
+  );
+  openssl('rsa', '-in', 'client.key', '-traditional', '-out', 'client.rsa.key');
+  return {
+    ca: join(at, 'ca.crt'),
+    cert: join(at, 'client.crt'),
+    keys: {
+      pkcs8: join(at, 'client.key'),
+      encrypted: join(at, 'client.enc.key'),
+      pkcs1: join(at, 'client.rsa.key'),
+    },
+  };
+}
+
+const TLS = {
+  KAFKA_BROKERS: 'k1:9093',
+  TOPIC_REPLICATION_FACTOR: '3',
+  TOPIC_MIN_INSYNC_REPLICAS: '2',
+  KAFKA_SSL: 'true',
+};
+
+test('mutual TLS: the client certificate and key inline in the properties, each PEM line break escaped', () => {
+  const pki = clientCertificate(dir);
+  const r = runScript({
+    ...TLS,
+    KAFKA_SSL_CA_FILE: pki.ca,
+    KAFKA_SSL_CERT_FILE: pki.cert,
+    KAFKA_SSL_KEY_FILE: pki.keys.pkcs8 ?? '',
+  });
+  expect(r).toMatchObject({ status: 0 });
+  const props = calls(1)[0]?.props.trim().split('\n') ?? [];
+  const escaped = (file: string) => readFileSync(file, 'utf8').replace(/\n/g, '\\n');
+  expect(props).toEqual([
+    'security.protocol=SSL',
+    'ssl.truststore.type=PEM',
+    `ssl.truststore.location=${pki.ca}`,
+    'ssl.keystore.type=PEM',
+    `ssl.keystore.certificate.chain=${escaped(pki.cert)}`,
+    `ssl.keystore.key=${escaped(pki.keys.pkcs8 ?? '')}`,
+  ]);
+});
+
+test('mutual TLS: refuses a certificate without its key, and a key the Kafka tools cannot read (PKCS#1)', () => {
+  const pki = clientCertificate(dir);
+  const half = runScript({ ...TLS, KAFKA_SSL_CERT_FILE: pki.cert });
+  expect(half).toMatchObject({ status: 2 });
+  expect(half.stderr).toContain('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together');
+  const pkcs1 = runScript({
+    ...TLS,
+    KAFKA_SSL_CERT_FILE: pki.cert,
+    KAFKA_SSL_KEY_FILE: pki.keys.pkcs1 ?? '',
+  });
+  expect(pkcs1).toMatchObject({ status: 2 });
+  expect(pkcs1.stderr).toContain('openssl pkcs8 -topk8');
+});
+
+test("mutual TLS: the Kafka client of the stack's release builds its TLS engine from those properties (plain and encrypted key)", () => {
+  const classpath = readFileSync(join(STACK_DIR, 'kafka.classpath'), 'utf8').trim();
+  const pki = clientCertificate(dir);
+  const files: string[] = [];
+  for (const [name, key, password] of [
+    ['plain', pki.keys.pkcs8, ''],
+    ['encrypted', pki.keys.encrypted, 'key-pw'],
+  ] as const) {
+    const before = readdirSync(dir).filter((f) => f.endsWith('.properties')).length;
+    const r = runScript({
+      ...TLS,
+      KAFKA_SSL_CA_FILE: pki.ca,
+      KAFKA_SSL_CERT_FILE: pki.cert,
+      KAFKA_SSL_KEY_FILE: key ?? '',
+      KAFKA_SSL_KEY_PASSWORD: password,
+    });
+    expect({ name, status: r.status, stderr: r.stderr }).toEqual({ name, status: 0, stderr: '' });
+    const file = join(dir, `${name}.client.properties`);
+    writeFileSync(file, readFileSync(join(dir, `call-${before}.properties`)));
+    files.push(file);
+  }
+  // Kafka's own SSL engine factory, configured as the AdminClient of kafka-topics.sh would be
+  writeFileSync(
+    join(dir, 'CheckTls.java'),
+    `import java.io.FileReader;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.util.Properties;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.security.ssl.DefaultSslEngineFactory;
+
+public class CheckTls {
+  public static void main(String[] files) throws Exception {
+    for (String file : files) {
+      Properties p = new Properties();
+      try (FileReader r = new FileReader(file)) { p.load(r); }
+      p.put("bootstrap.servers", "k1:9093");
+      DefaultSslEngineFactory f = new DefaultSslEngineFactory();
+      f.configure(new AdminClientConfig(p).values());
+      KeyStore ks = f.keystore();
+      String alias = ks.aliases().nextElement();
+      X509Certificate cert = (X509Certificate) ks.getCertificate(alias);
+      f.createClientSslEngine("k1", 9093, "https");
+      System.out.println(ks.isKeyEntry(alias) + " " + cert.getSubjectX500Principal().getName()
+          + " " + f.truststore().size());
+    }
+  }
+}
+`,
+  );
+  const javac = spawnSync('javac', ['-cp', classpath, '-d', dir, join(dir, 'CheckTls.java')], {
+    encoding: 'utf8',
+  });
+  expect({ javac: javac.status, stderr: javac.stderr }).toEqual({ javac: 0, stderr: '' });
+  const java = spawnSync('java', ['-cp', `${classpath}:${dir}`, 'CheckTls', ...files], {
+    encoding: 'utf8',
+  });
+  expect({ java: java.status, stderr: java.status === 0 ? '' : java.stderr }).toEqual({
+    java: 0,
+    stderr: '',
+  });
+  // for each: a key entry, the client certificate, the CA trusted
+  expect(java.stdout.trim().split('\n')).toEqual(files.map(() => 'true CN=tim-kafka-bridge 1'));
 });

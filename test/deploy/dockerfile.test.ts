@@ -181,3 +181,37 @@ test('.dockerignore keeps tests, secrets and local state out of the build contex
     expect({ f, ignored: ignored(f, patterns) }).toEqual({ f, ignored: true });
   }
 });
+
+test('OCI labels: title, description, licence and source, version and revision from build arguments declared last', () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    license: string;
+  };
+  const labels: Record<string, string> = {};
+  for (const args of ops(final, 'LABEL')) {
+    for (const [, k = '', v = ''] of args.matchAll(/([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) {
+      labels[k] = v.replace(/^"(.*)"$/, '$1');
+    }
+  }
+  const oci = (k: string) => labels[`org.opencontainers.image.${k}`];
+  expect(oci('title')).toBe(pkg.name);
+  expect(oci('licenses')).toBe(pkg.license);
+  expect(oci('description')).toMatch(/Kafka/);
+  // version, revision and source: build arguments of the runtime stage, with defaults
+  const declared = Object.fromEntries(
+    ops(final, 'ARG').map((a) => a.split('=') as [string, string | undefined]),
+  );
+  for (const [k, arg] of [
+    ['version', 'VERSION'],
+    ['revision', 'REVISION'],
+    ['source', 'SOURCE'],
+  ] as const) {
+    expect({ k, value: oci(k) }).toEqual({ k, value: `\${${arg}}` });
+    expect({ arg, default: declared[arg] }).toEqual({ arg, default: expect.any(String) });
+  }
+  expect(declared.SOURCE).toMatch(/^https:\/\//);
+  // after every RUN and COPY: a new revision invalidates no cached layer
+  const last = (op: string) => final.body.map((i) => i.op).lastIndexOf(op);
+  const firstArg = final.body.findIndex((i) => i.op === 'ARG' && /^REVISION\b/.test(i.args));
+  expect(firstArg).toBeGreaterThan(Math.max(last('RUN'), last('COPY')));
+});

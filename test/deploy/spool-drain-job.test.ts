@@ -7,24 +7,26 @@ import { drainSpec } from '../../src/tools/spool-drain';
 import {
   find,
   kubeconform,
-  kustomize,
+  matches,
   parseManifests,
+  renderOverlay,
   ROOT,
-  selects,
   type K8sObject,
+  type LabelSelector,
   type Workload,
 } from './support';
 
 /**
  * The Job that drains a retained spool claim (k8s/spool-drain/spool-drain-job.mjs), made from the
  * rendered production StatefulSet: it validates, runs the drain tool on the claim at the bridge's
- * spool path, with the bridge's image, configuration and hardening, and the bridge's
- * NetworkPolicy lets it reach Kafka. The committed example is the script's output.
+ * spool path, with the bridge's image, configuration, volumes (Kafka's TLS files) and hardening,
+ * and the NetworkPolicies let it reach DNS and Kafka. The committed example is the script's
+ * output.
  */
 const SCRIPT = join(ROOT, 'k8s', 'spool-drain', 'spool-drain-job.mjs');
 const EXAMPLE = join(ROOT, 'k8s', 'spool-drain', 'job.example.json');
 
-const objs = parseManifests(kustomize(join(ROOT, 'k8s', 'overlays', 'prod')));
+const objs = parseManifests(renderOverlay('prod'));
 const sts = find(objs, 'StatefulSet', 'tim-kafka-bridge') as Workload;
 
 function jobFor(claim: string): string {
@@ -60,13 +62,24 @@ test('the Job drains the named claim at the spool path, with the bridge image, c
   });
   // the tool reads a subset of the bridge's own variables, so the bridge's config serves it
   for (const name of Object.keys(drainSpec)) expect(configSpec).toHaveProperty(name);
-  // the bridge's NetworkPolicy (egress to Kafka and DNS) applies to the Job's pods
-  const policy = find(objs, 'NetworkPolicy', 'tim-kafka-bridge') as K8sObject & {
-    spec: { podSelector: { matchLabels: Record<string, string> } };
-  };
-  expect(
-    selects(policy.spec.podSelector.matchLabels, job.spec.template.metadata?.labels ?? {}),
-  ).toBe(true);
+  // the bridge's other volumes (Kafka's CA, k8s/components/kafka-tls) at the same paths
+  expect(job.spec.template.spec.volumes).toEqual(
+    expect.arrayContaining(
+      (sts.spec.template.spec.volumes ?? []).filter((v) => v.name !== 'spool'),
+    ),
+  );
+  expect(job.spec.template.spec.volumes?.map((v) => v.name)).toContain('kafka-tls');
+  expect(c!.volumeMounts).toEqual(bridge!.volumeMounts);
+  // the egress policies to DNS and Kafka apply to the Job's pods
+  for (const name of ['tim-egress-dns', 'tim-egress-kafka']) {
+    const policy = find(objs, 'NetworkPolicy', name) as K8sObject & {
+      spec: { podSelector: LabelSelector };
+    };
+    expect({
+      name,
+      selected: matches(policy.spec.podSelector, job.spec.template.metadata?.labels ?? {}),
+    }).toEqual({ name, selected: true });
+  }
 });
 
 test('the Job passes the Kubernetes schemas, and the committed example is what the script makes', () => {

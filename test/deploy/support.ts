@@ -1,6 +1,16 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { configSpec, loadConfig, type VarSpec } from '../../src/config';
 import {
@@ -47,6 +57,87 @@ export function kustomize(dir: string): string {
   if (!existsSync(bin))
     throw missing('kustomize v5 (neither kubectl 1.27+ nor .tools/bin/kustomize)');
   return run(bin, ['build', dir]);
+}
+
+// ---- the kustomizations, rendered as an operator would ---------------------------------------------
+
+/** What the tests render: the two overlays, and the example that puts the components together. */
+export const KUSTOMIZATIONS = {
+  prod: 'k8s/overlays/prod',
+  dev: 'k8s/overlays/dev',
+  'aws-msk': 'k8s/examples/aws-msk',
+} as const;
+export type Overlay = keyof typeof KUSTOMIZATIONS;
+
+/** A value per Secret key, as an operator fills in the examples; `fill` overrides some. */
+export type Fill = Record<string, string>;
+
+/** What an operator leaves empty in each kustomization's Secrets (the rest is filled in). */
+const UNUSED: Record<Overlay, Fill> = {
+  // no SASL, a registry without authentication, no client key
+  dev: { KAFKA_SASL_PASSWORD: '', SCHEMA_REGISTRY_PASSWORD: '', KAFKA_SSL_KEY_PASSWORD: '' },
+  prod: { KAFKA_SSL_KEY_PASSWORD: '' },
+  'aws-msk': { SCHEMA_REGISTRY_PASSWORD: '', KAFKA_SSL_KEY_PASSWORD: '' },
+};
+
+/**
+ * A copy of k8s/ (kustomize reads nothing outside its folder) in which each committed
+ * `secrets/<file>.example` is written out as `secrets/<file>`, as the operator does before
+ * `kubectl apply -k`: env files with every key filled in (`filled-in-<KEY>`, or `fill`), other
+ * files (certificates) as they are. The real, git-ignored files of this working tree are never
+ * copied. `extra` adds files (path relative to the copy's k8s/ folder). Returns the copy's k8s/.
+ */
+export function k8sCopy(fill: Fill = {}, extra: Record<string, string> = {}): string {
+  const root = mkdtempSync(join(tmpdir(), 'tim-k8s-'));
+  const k8s = join(root, 'k8s');
+  const isSecretFile = (src: string) => basename(dirname(src)) === 'secrets';
+  cpSync(join(ROOT, 'k8s'), k8s, {
+    recursive: true,
+    filter: (src) => !isSecretFile(src) || src.endsWith('.example'),
+  });
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)],
+    );
+  for (const example of walk(k8s).filter((f) => isSecretFile(f) && f.endsWith('.example'))) {
+    const text = readFileSync(example, 'utf8');
+    const out = example.slice(0, -'.example'.length);
+    writeFileSync(
+      out,
+      out.endsWith('.env')
+        ? text.replace(
+            /^([A-Z0-9_]+)=.*$/gm,
+            (_, k: string) => `${k}=${fill[k] ?? `filled-in-${k}`}`,
+          )
+        : text,
+    );
+  }
+  for (const [path, text] of Object.entries(extra)) {
+    mkdirSync(dirname(join(k8s, path)), { recursive: true });
+    writeFileSync(join(k8s, path), text);
+  }
+  return k8s;
+}
+
+/** Renders a kustomization of a k8s/ copy (`k8sCopy`): path relative to k8s/, e.g. `overlays/prod`. */
+export const renderCopy = (k8s: string, path: string): string =>
+  kustomize(join(k8s, ...path.split('/')));
+
+const renders = new Map<string, string>();
+/** The rendered text of one of KUSTOMIZATIONS, its Secrets filled in (`k8sCopy`); cached. */
+export function renderOverlay(overlay: Overlay, fill: Fill = {}): string {
+  const key = `${overlay} ${JSON.stringify(fill)}`;
+  let text = renders.get(key);
+  if (text === undefined) {
+    const k8s = k8sCopy({ ...UNUSED[overlay], ...fill });
+    try {
+      text = renderCopy(k8s, KUSTOMIZATIONS[overlay].replace(/^k8s\//, ''));
+    } finally {
+      rmSync(dirname(k8s), { recursive: true, force: true });
+    }
+    renders.set(key, text);
+  }
+  return text;
 }
 
 export const SCHEMAS = join(TOOLS, 'k8s-schemas');
@@ -130,7 +221,7 @@ export interface Container {
     privileged?: boolean;
     capabilities?: { drop?: string[]; add?: string[] };
   };
-  volumeMounts?: { name: string; mountPath: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 export interface PodSpec {
   containers: Container[];
@@ -146,6 +237,7 @@ export interface PodSpec {
   volumes?: {
     name: string;
     configMap?: { name: string };
+    secret?: { secretName: string; optional?: boolean };
     emptyDir?: unknown;
     persistentVolumeClaim?: unknown;
   }[];
@@ -156,7 +248,10 @@ export interface Workload extends K8sObject {
     strategy?: { type: string };
     selector?: { matchLabels?: Record<string, string> };
     template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
-    volumeClaimTemplates?: { metadata: { name: string } }[];
+    volumeClaimTemplates?: {
+      metadata: { name: string };
+      spec: { storageClassName?: string; resources: { requests: { storage: string } } };
+    }[];
   };
 }
 
@@ -184,6 +279,31 @@ export const selects = (
   selector: Record<string, string> | undefined,
   labels: Record<string, string>,
 ): boolean => Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v);
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/** Whether a label selector (matchLabels and matchExpressions) selects these labels. */
+export function matches(selector: LabelSelector | undefined, labels: Record<string, string>) {
+  if (!selects(selector?.matchLabels, labels)) return false;
+  return (selector?.matchExpressions ?? []).every((e) => {
+    const v = labels[e.key];
+    switch (e.operator) {
+      case 'In':
+        return v !== undefined && (e.values ?? []).includes(v);
+      case 'NotIn':
+        return v === undefined || !(e.values ?? []).includes(v);
+      case 'Exists':
+        return v !== undefined;
+      case 'DoesNotExist':
+        return v === undefined;
+      default:
+        throw new Error(`unknown selector operator ${e.operator}`);
+    }
+  });
+}
 
 // ---- the processes of the image ---------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 # kafka-topics.sh from the Apache Kafka image. Idempotent: existing topics are left as they are
 # (--if-not-exists; change an existing topic's configs with kafka-configs.sh --alter).
 # Connection settings use the bridge's own variable names (KAFKA_BROKERS, KAFKA_SASL_MECHANISM,
-# KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL, KAFKA_SSL_CA_FILE), so the same ConfigMap
-# and Secret serve the bridge, the consumers and this script.
+# KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL, KAFKA_SSL_CA_FILE, and for mutual TLS
+# KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE, KAFKA_SSL_KEY_PASSWORD), so the same ConfigMap, Secrets
+# and mounted files serve the bridge, the consumers and this script.
 set -eu
 
 : "${KAFKA_BROKERS:?KAFKA_BROKERS must be set (comma-separated host:port)}"
@@ -35,13 +36,34 @@ if [ "$mech" != none ]; then
   {
     echo "security.protocol=$proto"
     echo "sasl.mechanism=$sasl"
-    echo "sasl.jaas.config=$module required username=\"$KAFKA_SASL_USERNAME\" password=\"$KAFKA_SASL_PASSWORD\";"
+    printf 'sasl.jaas.config=%s required username="%s" password="%s";\n' "$module" "$KAFKA_SASL_USERNAME" "$KAFKA_SASL_PASSWORD"
   } >>"$PROPS"
 elif [ "$ssl" = true ] || [ "$ssl" = 1 ]; then
   echo "security.protocol=SSL" >>"$PROPS"
 fi
 if [ -n "${KAFKA_SSL_CA_FILE:-}" ]; then
   printf 'ssl.truststore.type=PEM\nssl.truststore.location=%s\n' "$KAFKA_SSL_CA_FILE" >>"$PROPS"
+fi
+# mutual TLS: the certificate chain and key inline (a PEM key store file would need an encrypted
+# key), each line break written as the properties format's \n escape
+pem_value() { awk 'BEGIN { ORS = "\\n" } { sub(/\r$/, ""); print }' "$1"; }
+cert=${KAFKA_SSL_CERT_FILE:-}
+key=${KAFKA_SSL_KEY_FILE:-}
+if [ -n "$cert" ] || [ -n "$key" ]; then
+  if [ -z "$cert" ] || [ -z "$key" ]; then
+    echo "create-topics: KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)" >&2
+    exit 2
+  fi
+  if ! grep -q -e '-----BEGIN PRIVATE KEY-----' -e '-----BEGIN ENCRYPTED PRIVATE KEY-----' "$key"; then
+    echo "create-topics: $key is not a PKCS#8 PEM key (BEGIN PRIVATE KEY or BEGIN ENCRYPTED PRIVATE KEY), the only form the Kafka tools read: convert it with openssl pkcs8 -topk8 -nocrypt -in <key>" >&2
+    exit 2
+  fi
+  {
+    echo "ssl.keystore.type=PEM"
+    printf 'ssl.keystore.certificate.chain=%s\n' "$(pem_value "$cert")"
+    printf 'ssl.keystore.key=%s\n' "$(pem_value "$key")"
+    if [ -n "${KAFKA_SSL_KEY_PASSWORD:-}" ]; then printf 'ssl.key.password=%s\n' "$KAFKA_SSL_KEY_PASSWORD"; fi
+  } >>"$PROPS"
 fi
 
 created=0
