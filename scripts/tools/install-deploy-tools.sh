@@ -84,7 +84,10 @@ fi
 # ---- Kubernetes and CRD JSON schemas -----------------------------------------------------------
 SCHEMAS="$TOOLS/k8s-schemas"
 STAMP="$SCHEMAS/.installed-k8s-$KUBERNETES_VERSION-kv-$KUBERNETES_VALIDATE_VERSION-po-$PROMETHEUS_OPERATOR_VERSION"
-if [[ -f $STAMP && $STAMP -nt "$ROOT/scripts/tools/k8s-json-schemas.mjs" ]]; then
+# the custom resources the manifests use (k8s/base): their CRDs' schemas are converted
+CRDS=(servicemonitors prometheusrules alertmanagerconfigs)
+if [[ -f $STAMP && $STAMP -nt "$ROOT/scripts/tools/k8s-json-schemas.mjs" ]] &&
+  [[ $(cat "$STAMP") == "${CRDS[*]}" ]]; then
   say "schemas: Kubernetes $KUBERNETES_VERSION + prometheus-operator $PROMETHEUS_OPERATOR_VERSION already installed"
 else
   need python3 "install Python 3 with pip"
@@ -114,10 +117,12 @@ PY
   crds="$po/example/prometheus-operator-crd"
   [[ -f $crds/monitoring.coreos.com_servicemonitors.yaml ]] || { say "ERROR: CRDs not found in $po"; exit 1; }
   rm -rf "$SCHEMAS"
+  crd_files=()
+  for c in "${CRDS[@]}"; do crd_files+=("$crds/monitoring.coreos.com_$c.yaml"); done
   node "$ROOT/scripts/tools/k8s-json-schemas.mjs" \
     "$work/wheel/kubernetes_validate/kubernetes-json-schema/v$KUBERNETES_VERSION-local-strict" "$SCHEMAS" \
-    "$crds/monitoring.coreos.com_servicemonitors.yaml" "$crds/monitoring.coreos.com_prometheusrules.yaml"
-  touch "$STAMP"
+    "${crd_files[@]}"
+  echo "${CRDS[*]}" >"$STAMP"
   rm -rf "$work"
   trap - EXIT
 fi
