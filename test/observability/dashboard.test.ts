@@ -10,7 +10,9 @@ import {
   allPanels,
   applyVariableRegex,
   dashboardExprs,
+  externalMetricsOf,
   loadDashboard,
+  loadRuleGroups,
   metricNames,
   rowPanels,
   ruleExprs,
@@ -263,9 +265,22 @@ describe('against a real scrape', () => {
     expect(exported.has('tim_bridge_callbacks_accepted_total')).toBe(true);
     expect(exported.has('tim_bridge_before_callback_upstream_failures_total')).toBe(true);
     const missing: string[] = [];
+    // a rule may read only recorded series (tim:...), `up` or other exporters' metrics
+    // (EXTERNAL_METRICS); the recorded ones must have their recording rule
+    const recorded = new Set(
+      loadRuleGroups()
+        .flatMap((g) => g.rules)
+        .map((r) => r.record),
+    );
     for (const { where, expr } of [...dashboardExprs(), ...ruleExprs()]) {
       const names = metricNames(expr);
-      expect(names.length).toBeGreaterThan(0);
+      const reads = [...expr.matchAll(/\btim:[a-z0-9_:]+/g)].map((m) => m[0]);
+      for (const r of reads) if (!recorded.has(r)) missing.push(`${where}: ${r} (not recorded)`);
+      const others = /\bup\{/.test(expr) || externalMetricsOf(expr).external.length > 0;
+      expect({ where, selects: names.length + reads.length > 0 || others }).toEqual({
+        where,
+        selects: true,
+      });
       for (const n of names) if (!exported.has(n)) missing.push(`${where}: ${n}`);
     }
     // the variables' label_values queries too
