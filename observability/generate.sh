@@ -6,8 +6,42 @@
 # and copies both into k8s/base/observability/ (kustomize reads no file outside k8s/).
 # Edit the sources, run this, commit all six. test/observability/rules.test.ts checks that
 # they agree; test/deploy/kubernetes.test.ts checks the k8s copies.
+#
+# Where the alerts point, for your deployment (docs/operate.md, "Alerts"): the rules file carries
+# the defaults below; in the PrometheusRule, and in RULES_OUT when set, they are replaced by
+#   RUNBOOK_BASE_URL  the page the runbook_url annotations point into (each alert appends
+#                     #runbook-<alertname>); default: docs/operate.md on GitHub
+#   GRAFANA_URL       Grafana's address, for the dashboard annotation (<url>/d/tim-kafka-bridge/...);
+#                     default: docker-compose's Grafana, http://localhost:3000
+#   ALERT_TEAM        the `team` label of every alert, for Alertmanager's routing; default: chat
+#   RULES_OUT         also write the rules file (for Prometheus' rule_files) there, with the same
+#                     replacements
+# e.g. RUNBOOK_BASE_URL=https://wiki.example.com/tim-kafka-bridge/operate GRAFANA_URL=https://grafana.example.com \
+#        ALERT_TEAM=messaging bash observability/generate.sh
 set -euo pipefail
 DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+DEFAULT_RUNBOOK_BASE_URL=https://github.com/tim-kafka-bridge/tim-kafka-bridge/blob/main/docs/operate.md
+DEFAULT_GRAFANA_URL=http://localhost:3000
+DEFAULT_ALERT_TEAM=chat
+RUNBOOK_BASE_URL=${RUNBOOK_BASE_URL:-$DEFAULT_RUNBOOK_BASE_URL}
+GRAFANA_URL=${GRAFANA_URL:-$DEFAULT_GRAFANA_URL}
+GRAFANA_URL=${GRAFANA_URL%/}
+ALERT_TEAM=${ALERT_TEAM:-$DEFAULT_ALERT_TEAM}
+url_re='^https?://[^[:space:]#'"'"'"{}]+$'
+[[ $RUNBOOK_BASE_URL =~ $url_re ]] || { echo "RUNBOOK_BASE_URL must be an http(s) URL without a fragment, spaces or quotes: $RUNBOOK_BASE_URL" >&2; exit 2; }
+[[ $GRAFANA_URL =~ $url_re ]] || { echo "GRAFANA_URL must be an http(s) URL without a fragment, spaces or quotes: $GRAFANA_URL" >&2; exit 2; }
+[[ $ALERT_TEAM =~ ^[A-Za-z0-9_.-]+$ ]] || { echo "ALERT_TEAM must be letters, digits, '_', '.' or '-': $ALERT_TEAM" >&2; exit 2; }
+
+# the rules file with the deployment's runbook base, Grafana address and team
+rules() {
+  local text
+  text=$(cat "$DIR/prometheus/tim-kafka-bridge.rules.yml")
+  text=${text//"runbook_url: $DEFAULT_RUNBOOK_BASE_URL#"/"runbook_url: $RUNBOOK_BASE_URL#"}
+  text=${text//"dashboard: $DEFAULT_GRAFANA_URL/d/"/"dashboard: $GRAFANA_URL/d/"}
+  text=${text//$'\n          team: '"$DEFAULT_ALERT_TEAM"$'\n'/$'\n          team: '"$ALERT_TEAM"$'\n'}
+  printf '%s\n' "$text"
+}
 
 {
   cat <<'YAML'
@@ -24,8 +58,12 @@ metadata:
 spec:
 YAML
   # the rules file's body (from `groups:` on), indented under spec
-  sed -n '/^groups:/,$p' "$DIR/prometheus/tim-kafka-bridge.rules.yml" | sed 's/^\(.\)/  \1/'
+  rules | sed -n '/^groups:/,$p' | sed 's/^\(.\)/  \1/'
 } >"$DIR/prometheus/prometheusrule.yaml"
+if [[ -n ${RULES_OUT:-} ]]; then
+  rules >"$RULES_OUT"
+  echo "wrote $RULES_OUT" >&2
+fi
 
 {
   cat <<'YAML'

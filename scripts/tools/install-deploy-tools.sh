@@ -88,7 +88,10 @@ fi
 # ---- Kubernetes and CRD JSON schemas -----------------------------------------------------------
 SCHEMAS="$TOOLS/k8s-schemas"
 STAMP="$SCHEMAS/.installed-k8s-$KUBERNETES_VERSION-kv-$KUBERNETES_VALIDATE_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-gw-$GATEWAY_API_VERSION-eg-$ENVOY_GATEWAY_VERSION"
-if [[ -f $STAMP && $STAMP -nt "$ROOT/scripts/tools/k8s-json-schemas.mjs" ]]; then
+# the prometheus-operator custom resources the manifests use (k8s/base): their CRDs' schemas are converted
+CRDS=(servicemonitors prometheusrules alertmanagerconfigs)
+if [[ -f $STAMP && $STAMP -nt "$ROOT/scripts/tools/k8s-json-schemas.mjs" ]] &&
+  [[ $(cat "$STAMP") == "${CRDS[*]}" ]]; then
   say "schemas: Kubernetes $KUBERNETES_VERSION, prometheus-operator $PROMETHEUS_OPERATOR_VERSION, Gateway API $GATEWAY_API_VERSION, Envoy Gateway $ENVOY_GATEWAY_VERSION already installed"
 else
   need python3 "install Python 3 with pip"
@@ -128,13 +131,15 @@ PY
   egcrds="$eg/charts/gateway-helm/crds/generated"
   [[ -f $egcrds/gateway.envoyproxy.io_backendtrafficpolicies.yaml ]] || { say "ERROR: CRDs not found in $eg"; exit 1; }
   rm -rf "$SCHEMAS"
+  crd_files=()
+  for c in "${CRDS[@]}"; do crd_files+=("$crds/monitoring.coreos.com_$c.yaml"); done
   node "$ROOT/scripts/tools/k8s-json-schemas.mjs" \
     "$work/wheel/kubernetes_validate/kubernetes-json-schema/v$KUBERNETES_VERSION-local-strict" "$SCHEMAS" \
-    "$crds/monitoring.coreos.com_servicemonitors.yaml" "$crds/monitoring.coreos.com_prometheusrules.yaml" \
+    "${crd_files[@]}" \
     "$gwcrds/gateway.networking.k8s.io_httproutes.yaml" "$gwcrds/gateway.networking.k8s.io_gateways.yaml" \
     "$gwcrds/gateway.networking.k8s.io_referencegrants.yaml" \
     "$egcrds/gateway.envoyproxy.io_backendtrafficpolicies.yaml"
-  touch "$STAMP"
+  echo "${CRDS[*]}" >"$STAMP"
   rm -rf "$work"
   trap - EXIT
 fi

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Makes `prometheus` and `promtool` available (Debian's `prometheus` package), for the
-# observability tests (test/observability/). Idempotent: does nothing when both are on PATH.
+# Makes `prometheus` and `promtool` (Debian's `prometheus` package), `prometheus-alertmanager` and
+# `amtool` (Debian's `prometheus-alertmanager`: the inhibition rules are checked on a real
+# Alertmanager) available, for the observability tests (test/observability/). Idempotent: does
+# nothing when all four are on PATH.
 #
 # Runs as root (or with sudo available). Installs without recommends (no node-exporter) and
 # without starting any service: a temporary /usr/sbin/policy-rc.d (exit 101) tells the package's
@@ -10,8 +12,10 @@ set -euo pipefail
 
 say() { printf '[install-prometheus] %s\n' "$*" >&2; }
 
-if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
-  say "already installed: $(prometheus --version 2>&1 | head -n1)"
+TOOLS=(prometheus promtool prometheus-alertmanager amtool)
+missing() { for t in "${TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || return 0; done; return 1; }
+if ! missing; then
+  say "already installed: $(prometheus --version 2>&1 | head -n1), $(prometheus-alertmanager --version 2>&1 | head -n1)"
   exit 0
 fi
 
@@ -36,18 +40,22 @@ fi
 cleanup() { if $added_policy; then $SUDO rm -f "$POLICY"; fi; }
 trap cleanup EXIT
 
-say "installing Debian package prometheus (no recommends)"
+say "installing Debian packages prometheus and prometheus-alertmanager (no recommends)"
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  -o Dpkg::Use-Pty=0 prometheus >/dev/null
+  -o Dpkg::Use-Pty=0 prometheus prometheus-alertmanager >/dev/null
 
-# never leave the packaged daemon running (it would bind 9090)
-if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
-  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
-fi
-if [[ -x /etc/init.d/prometheus ]] && pgrep -x prometheus >/dev/null 2>&1; then
-  $SUDO /etc/init.d/prometheus stop >/dev/null 2>&1 || true
-fi
+# never leave the packaged daemons running (they would bind 9090 and 9093)
+for daemon in prometheus prometheus-alertmanager; do
+  if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    $SUDO systemctl disable --now "$daemon" >/dev/null 2>&1 || true
+  fi
+  if [[ -x /etc/init.d/$daemon ]] && pgrep -x "$daemon" >/dev/null 2>&1; then
+    $SUDO "/etc/init.d/$daemon" stop >/dev/null 2>&1 || true
+  fi
+done
 
-command -v promtool >/dev/null 2>&1 || { say "ERROR: promtool missing after install"; exit 1; }
+for t in "${TOOLS[@]}"; do
+  command -v "$t" >/dev/null 2>&1 || { say "ERROR: $t missing after install"; exit 1; }
+done
 say "installed: $(prometheus --version 2>&1 | head -n1)"

@@ -196,6 +196,10 @@ export function initialiseSeries(m: BridgeMetrics): void {
   ]) {
     m.refused.labels({ reason }).inc(0);
   }
+  // the SLO's ratios (docs/operate.md, "SLOs") divide by the 2xx and 5xx replies: present from
+  // the start, so that a bridge that has failed every callback since it started still counts
+  for (const status_class of ['2xx', '5xx']) m.replyDuration.zero({ status_class });
+  for (const result of ['ok', 'error']) m.registryRequests.labels({ result }).inc(0);
 }
 
 /**

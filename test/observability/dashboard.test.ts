@@ -12,7 +12,9 @@ import {
   allPanels,
   applyVariableRegex,
   dashboardExprs,
+  externalMetricsOf,
   loadDashboard,
+  loadRuleGroups,
   metricNames,
   rowPanels,
   ruleExprs,
@@ -237,10 +239,13 @@ describe('the dashboard model', () => {
           // joined to the selected targets, once per such selector
           expect(s.matchers).toContain('namespace=~"$namespace"');
           const scoped = sels.filter((x) => EXTERNAL_METRICS[x.name]?.scope === external.scope);
-          const joins = expr.split(EXTERNAL_JOINS[external.scope]).length - 1;
+          // the alerts' objects (statefulset, pvc) have no join for panels: none may use them
+          const join = (EXTERNAL_JOINS as Record<string, string | undefined>)[external.scope];
+          if (join === undefined) throw new Error(`${where}: ${s.name} is for alerts only`);
+          const joins = expr.split(join).length - 1;
           if (joins < scoped.length)
             throw new Error(
-              `${where}: ${s.name} (${external.source}) not kept to the selected targets by ${EXTERNAL_JOINS[external.scope]}`,
+              `${where}: ${s.name} (${external.source}) not kept to the selected targets by ${join}`,
             );
           continue;
         }
@@ -322,9 +327,22 @@ describe('against a real scrape', () => {
     expect(exported.has('tim_bridge_callbacks_accepted_total')).toBe(true);
     expect(exported.has('tim_bridge_before_callback_upstream_failures_total')).toBe(true);
     const missing: string[] = [];
+    // a rule may read only recorded series (tim:...), `up` or other exporters' metrics
+    // (EXTERNAL_METRICS); the recorded ones must have their recording rule
+    const recorded = new Set(
+      loadRuleGroups()
+        .flatMap((g) => g.rules)
+        .map((r) => r.record),
+    );
     for (const { where, expr } of [...dashboardExprs(), ...ruleExprs()]) {
       const names = metricNames(expr);
-      expect(names.length).toBeGreaterThan(0);
+      const reads = [...expr.matchAll(/\btim:[a-z0-9_:]+/g)].map((m) => m[0]);
+      for (const r of reads) if (!recorded.has(r)) missing.push(`${where}: ${r} (not recorded)`);
+      const others = /\bup\{/.test(expr) || externalMetricsOf(expr).external.length > 0;
+      expect({ where, selects: names.length + reads.length > 0 || others }).toEqual({
+        where,
+        selects: true,
+      });
       // Prometheus' and Kubernetes exporters' series: named, with their source, in EXTERNAL_METRICS
       for (const n of names)
         if (!exported.has(n) && !(n in EXTERNAL_METRICS)) missing.push(`${where}: ${n}`);

@@ -15,6 +15,22 @@ export const DASHBOARD_FILE = join(OBS_DIR, 'grafana', 'tim-kafka-bridge.json');
 export const CONFIGMAP_FILE = join(OBS_DIR, 'grafana', 'dashboard-configmap.yaml');
 export const RULES_FILE = join(OBS_DIR, 'prometheus', 'tim-kafka-bridge.rules.yml');
 export const RULES_TEST_FILE = join(OBS_DIR, 'prometheus', 'tim-kafka-bridge.rules.test.yml');
+/** The unit tests that need days of samples (evaluated every 5 minutes). */
+export const RULES_LONG_TEST_FILE = join(
+  OBS_DIR,
+  'prometheus',
+  'tim-kafka-bridge.rules.long.test.yml',
+);
+export const RULES_TEST_FILES = [RULES_TEST_FILE, RULES_LONG_TEST_FILE];
+export const INHIBIT_RULES_FILE = join(OBS_DIR, 'alertmanager', 'inhibit-rules.yaml');
+export const ALERTMANAGER_CONFIG_FILE = join(
+  ROOT,
+  'k8s',
+  'base',
+  'observability',
+  'alertmanagerconfig.yaml',
+);
+export const GENERATE_SCRIPT = join(OBS_DIR, 'generate.sh');
 export const PROMETHEUS_RULE_FILE = join(OBS_DIR, 'prometheus', 'prometheusrule.yaml');
 export const INSTALL_SCRIPT = join(ROOT, 'scripts', 'tools', 'install-prometheus.sh');
 
@@ -179,13 +195,20 @@ export function substituteVariables(expr: string, values = TEMPLATE_VALUES): str
  *   hpa:    per HorizontalPodAutoscaler: filtered by namespace and joined
  *           `on (namespace, horizontalpodautoscaler)` to the selected jobs (each HPA of k8s/ is
  *           named like its Service, which is the job).
+ *   statefulset, pvc: per StatefulSet, per PersistentVolumeClaim: read by alerts only (the
+ *           bridge's StatefulSet and its spool claims, selected by name).
  * A cluster with kube-prometheus-stack has them; a local test cannot (no kubelet, no
  * kube-state-metrics). The real-Prometheus test serves them from a stand-in exporter with the
  * labels the real one gives (`labels`), so that every expression still has to return data.
  */
 export const EXTERNAL_METRICS: Record<
   string,
-  { source: string; scope: 'target' | 'pod' | 'hpa'; type: 'counter' | 'gauge'; labels: string[] }
+  {
+    source: string;
+    scope: 'target' | 'pod' | 'hpa' | 'statefulset' | 'pvc';
+    type: 'counter' | 'gauge';
+    labels: string[];
+  }
 > = {
   up: { source: 'Prometheus (each scrape target)', scope: 'target', type: 'gauge', labels: [] },
   kube_pod_container_status_restarts_total: {
@@ -224,6 +247,24 @@ export const EXTERNAL_METRICS: Record<
     type: 'gauge',
     labels: ['namespace', 'horizontalpodautoscaler'],
   },
+  kube_statefulset_status_replicas_ready: {
+    source: 'kube-state-metrics (TimBridgeReplicasBelowMinimum)',
+    scope: 'statefulset',
+    type: 'gauge',
+    labels: ['namespace', 'statefulset'],
+  },
+  kubelet_volume_stats_available_bytes: {
+    source: "the kubelet's volume stats (TimBridgeSpoolVolumeFull)",
+    scope: 'pvc',
+    type: 'gauge',
+    labels: ['namespace', 'persistentvolumeclaim'],
+  },
+  kubelet_volume_stats_capacity_bytes: {
+    source: "the kubelet's volume stats (TimBridgeSpoolVolumeFull)",
+    scope: 'pvc',
+    type: 'gauge',
+    labels: ['namespace', 'persistentvolumeclaim'],
+  },
 };
 
 /** The joins that keep an external metric to the selected targets (see EXTERNAL_METRICS). */
@@ -242,6 +283,10 @@ export function externalExposition(
   pods: { namespace: string; pod: string; container: string }[],
   hpas: { namespace: string; horizontalpodautoscaler: string }[],
   nowMs: number,
+  objects: {
+    statefulsets?: { namespace: string; statefulset: string }[];
+    pvcs?: { namespace: string; persistentvolumeclaim: string }[];
+  } = {},
 ): string {
   const lines: string[] = [];
   const t = Math.floor(nowMs / 1000);
@@ -252,11 +297,20 @@ export function externalExposition(
     kube_horizontalpodautoscaler_status_current_replicas: 3,
     kube_horizontalpodautoscaler_spec_min_replicas: 3,
     kube_horizontalpodautoscaler_spec_max_replicas: 12,
+    kube_statefulset_status_replicas_ready: 3,
+    kubelet_volume_stats_available_bytes: 9e9,
+    kubelet_volume_stats_capacity_bytes: 1e10,
+  };
+  const subjects = {
+    pod: pods,
+    hpa: hpas,
+    statefulset: objects.statefulsets ?? [],
+    pvc: objects.pvcs ?? [],
   };
   for (const [name, m] of Object.entries(EXTERNAL_METRICS)) {
     if (m.scope === 'target') continue;
     lines.push(`# TYPE ${name} ${m.type}`);
-    for (const subject of m.scope === 'pod' ? pods : hpas) {
+    for (const subject of subjects[m.scope]) {
       const labels = m.labels
         .map((l) => `${l}="${(subject as Record<string, string>)[l] ?? ''}"`)
         .join(',');
@@ -271,7 +325,7 @@ const METRIC_NAME = new RegExp(
     [
       // ours, prom-client's, and Kubernetes exporters' (so that one missing from
       // EXTERNAL_METRICS is noticed)
-      '\\b(?:tim_bridge|tim_consumer|tim_analytics|tim_moderation|nodejs|process|kube|container)_[a-zA-Z0-9_]*[a-zA-Z0-9]\\b',
+      '\\b(?:tim_bridge|tim_consumer|tim_analytics|tim_moderation|nodejs|process|kube|kubelet|container)_[a-zA-Z0-9_]*[a-zA-Z0-9]\\b',
       // Prometheus' own, by their exact names
       ...Object.entries(EXTERNAL_METRICS)
         .filter(([, m]) => m.scope === 'target')
@@ -306,7 +360,37 @@ export function selectors(expr: string): { name: string; matchers: string | unde
  *      with a number (`> 0.8`, `== 0`, `> bool 1`), then enclosing parentheses again.
  * Each signal must return at least one series: the metrics, labels and functions the alert
  * compares exist in the real data. (The full expression is also sent, and must parse.)
+ * Comments (`# ...`) are removed first; an operand in parentheses that holds set operators of
+ * its own is split in turn; `absent(X)` (and `absent_over_time`) gives X: what must be there.
  * ------------------------------------------------------------------------------------------ */
+
+/** The expression without its `# ...` comments (outside string literals). */
+export function stripComments(expr: string): string {
+  let out = '';
+  let quote: string | undefined;
+  for (let i = 0; i < expr.length; i++) {
+    const ch = expr[i]!;
+    if (quote) {
+      out += ch;
+      if (ch === '\\') out += expr[++i] ?? '';
+      else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === '#') {
+      while (i < expr.length && expr[i] !== '\n') i++;
+      out += '\n';
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === '`') quote = ch;
+    out += ch;
+  }
+  return out
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '')
+    .join('\n')
+    .trim();
+}
 
 /** Positions at parenthesis/bracket/brace depth 0, outside string literals. */
 function topLevelMask(expr: string): boolean[] {
@@ -377,17 +461,56 @@ export function stripComparison(expr: string): string {
   return unwrapParens(e.slice(0, m.index));
 }
 
+/** `absent(X)` / `absent_over_time(X)` as X, with its own signals; anything else as is. */
+function unwrapAbsent(expr: string): string | undefined {
+  const m = /^absent(_over_time)?\((.*)\)$/s.exec(expr);
+  if (!m || unwrapParens(`(${m[2]!})`) !== m[2]!.trim()) return undefined;
+  return m[2]!;
+}
+
 export function alertSignals(expr: string): string[] {
-  return splitSetOperators(expr).map(stripComparison);
+  const parts = splitSetOperators(stripComments(expr));
+  if (parts.length > 1) return parts.flatMap(alertSignals);
+  const e = unwrapParens(parts[0]!);
+  if (splitSetOperators(e).length > 1) return alertSignals(e);
+  const signal = stripComparison(e);
+  const absent = unwrapAbsent(signal);
+  return absent === undefined ? [signal] : alertSignals(absent);
+}
+
+/**
+ * A signal without its `offset` modifiers: in a Prometheus that has run for minutes, `[1h]
+ * offset 1d` selects nothing, though the metric and its labels are there (the test asks the same
+ * selection now; promtool's unit tests check the offsets' meaning).
+ */
+export function withoutOffsets(signal: string): string {
+  return signal.replace(/\s+offset\s+-?(\d+[smhdwy])+/g, '');
+}
+
+/** The metric names a signal selects that are EXTERNAL_METRICS, and whether it selects others. */
+export function externalMetricsOf(signal: string): { external: string[]; others: boolean } {
+  const names = [...signal.matchAll(/\b(kube_[a-z_]+|kubelet_[a-z_]+)\b/g)].map((m) => m[1]!);
+  const external = [...new Set(names)].filter((n) => n in EXTERNAL_METRICS);
+  const rest = signal.replace(/\b(kube_[a-z_]+|kubelet_[a-z_]+)\b(\{[^}]*\})?/g, '');
+  return { external, others: /\b(tim_|up\b|nodejs_|process_)/.test(rest) };
 }
 
 /* ------------------------------------------------------------------------------------------ */
 
-/** Makes prometheus and promtool available through the project's script (idempotent). */
+/**
+ * Makes prometheus, promtool, prometheus-alertmanager and amtool available through the project's
+ * script (idempotent).
+ */
 export function ensurePrometheusInstalled(): void {
   if (
-    spawnSync('sh', ['-c', 'command -v promtool && command -v prometheus'], { stdio: 'ignore' })
-      .status !== 0
+    spawnSync(
+      'sh',
+      [
+        '-c',
+        'command -v promtool && command -v prometheus && command -v amtool && command -v prometheus-alertmanager',
+      ],
+      { stdio: 'ignore' },
+    ).status !== 0
   ) {
     execFileSync('bash', [INSTALL_SCRIPT], { stdio: 'inherit' });
   }
