@@ -1041,7 +1041,8 @@ test('the main topic holds exactly the acknowledged callbacks, each equal to wha
     const { record } = await registry.decode(r.value as Buffer, avroType(schema));
     const { callback, envelope } = mapper.fromRecord(record as Record<string, unknown>);
     landedKeys.add(callback.MsgKey);
-    expect(r.key?.toString('utf8')).toBe(callback.To_Account);
+    // keyed by To_Account; an empty one names no one: the app's SdkAppid (the catalogue's rule)
+    expect(r.key?.toString('utf8')).toBe(callback.To_Account || envelope.SdkAppid);
     const { SdkAppid, OptPlatform, ClientIP } = envelope;
     const canonical = canonicalJson({ callback, envelope: { SdkAppid, OptPlatform, ClientIP } });
     const candidates = pending.get(callback.MsgKey) ?? [];
