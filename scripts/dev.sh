@@ -38,7 +38,14 @@ Then look at the record (key Jonh) in ${KAFKA_TOPIC:-c2c.after-send-msg}:
   npm run -s peek
 
 The analytics consumer (admin :9465) publishes closed minute windows to c2c.analytics.minutely
-(a window closes 120 s of MsgTime later, or after 10 s without messages); the moderation
+(a window closes 120 s of MsgTime later, or after 10 s without messages). The sample's MsgTime
+is from 2019: too far from now, it is counted as out of range, in no window. For a window, send
+it with the current time:
+
+  sed "s/1557481126/\$(date +%s)/g" test/fixtures/callbacks/text.json | curl -sS -X POST \
+    'http://127.0.0.1:${PORT}/callback?${query}' -H 'Content-Type: application/json' --data-binary @-
+
+The moderation
 consumer (admin :9466) publishes verdicts to c2c.moderation.verdicts for the example rules in
 config/moderation-rules.example.yaml. Logs: .stack/logs/{analytics,moderation}.log.
 

@@ -303,7 +303,7 @@ async function untilReady<T>(
       const reason =
         err instanceof NotYet
           ? err.message
-          : `${isTransientRegistryError(err) ? 'schema registry' : 'Kafka'} not reachable: ${(err as Error).message}`;
+          : `${isTransientRegistryError(err) ? 'schema registry not reachable' : 'Kafka not ready'}: ${(err as Error).message}`;
       o.onWait(reason);
       if (reason !== said) {
         said = reason;
