@@ -285,7 +285,6 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     }, KAFKA_RETRY_MS);
   };
 
-  let server: Server;
   try {
     // the registry: ids registered now, or remembered in the spool; without any, the bridge
     // stays up and not ready and keeps asking (a registry outage must not crash-loop it)
@@ -354,8 +353,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       isStopping: () => state.stopping,
       afterReply: (work) => afterReply.track(work),
     });
-    server = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
-    callbackServer = server;
+    callbackServer = await listen(app, config.PORT, config.HOST, config.REQUEST_TIMEOUT_MS);
   } catch (err) {
     clearTimeout(kafkaRetry);
     schemaIds.stop();
@@ -366,6 +364,7 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
     throw err;
   }
 
+  const server = callbackServer;
   const port = (server.address() as AddressInfo).port;
   const adminPort = (adminServer.address() as AddressInfo).port;
   logger.info({ port, adminPort }, 'bridge ready');

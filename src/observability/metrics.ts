@@ -1,4 +1,5 @@
 import { UPSTREAM_PROBLEMS } from '../before/decide';
+import { refusalReasons } from '../errors';
 import { BRIDGE_READINESS_PROBE_PATH } from '../http/readiness';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -180,7 +181,7 @@ export type BridgeMetrics = ReturnType<typeof createBridgeMetrics>;
  */
 export function initialiseSeries(m: BridgeMetrics): void {
   for (const outcome of ['kafka', 'spooled', 'dlq']) m.accepted.labels({ outcome }).inc(0);
-  for (const reason of ['not_found', 'method_not_allowed']) m.unrouted.labels({ reason }).inc(0);
+  for (const reason of refusalReasons('unrouted')) m.unrouted.labels({ reason }).inc(0);
   for (const reason of [
     'invalid',
     'malformed_json',

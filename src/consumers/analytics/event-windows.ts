@@ -1,4 +1,4 @@
-import { hash } from 'node:crypto';
+import { bytesToHashes, hash64, hashesToBytes } from './hll';
 
 /**
  * The event-time window machinery shared by the analytics aggregators (C2C messages in
@@ -151,7 +151,7 @@ export class EventTimeWindows<W extends WindowBase> {
     }
     const start = t - (t % this.windowSeconds);
     const end = start + this.windowSeconds;
-    const key = event.key === undefined ? undefined : keyHash(event.key);
+    const key = event.key === undefined ? undefined : hash64(event.key);
     if (key !== undefined && this.seen.get(start)?.has(key)) return 'duplicate';
     const late = this.watermarkSeconds !== null && this.watermarkSeconds >= end;
     if (this.watermarkSeconds === null || t > this.watermarkSeconds) this.watermarkSeconds = t;
@@ -223,6 +223,7 @@ export class EventTimeWindows<W extends WindowBase> {
     for (const w of s.Open) this.open.set(w.start, w);
     this.seen.clear();
     for (const k of s.SeenKeys) {
+      if (k.Hashes.length % 8 !== 0) throw new RangeError(`seen keys of ${k.Hashes.length} bytes`);
       if (this.open.has(k.Start)) this.seen.set(k.Start, bytesToHashes(k.Hashes));
     }
     this.closed = [...s.Closed];
@@ -255,23 +256,4 @@ export class EventTimeWindows<W extends WindowBase> {
     }
     return closing.length;
   }
-}
-
-/** A key's 64-bit hash (SHA-256, truncated): 8 bytes per remembered event. */
-function keyHash(key: string): bigint {
-  return hash('sha256', key, 'buffer').readBigUInt64BE(0);
-}
-
-function hashesToBytes(keys: ReadonlySet<bigint>): Buffer {
-  const sorted = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const bytes = Buffer.alloc(sorted.length * 8);
-  sorted.forEach((h, i) => bytes.writeBigUInt64BE(h, i * 8));
-  return bytes;
-}
-
-function bytesToHashes(bytes: Buffer): Set<bigint> {
-  if (bytes.length % 8 !== 0) throw new RangeError(`seen keys of ${bytes.length} bytes`);
-  const keys = new Set<bigint>();
-  for (let i = 0; i < bytes.length; i += 8) keys.add(bytes.readBigUInt64BE(i));
-  return keys;
 }

@@ -30,6 +30,26 @@ export interface DistinctCounterState {
 
 const ALPHA_INF = 1 / (2 * Math.LN2);
 
+/** A value's 64-bit hash (SHA-256, truncated), as the counters and the windows' keys keep it. */
+export function hash64(value: string): bigint {
+  return hash('sha256', value, 'buffer').readBigUInt64BE(0);
+}
+
+/** 64-bit hashes as sorted big-endian bytes (equal sets give equal bytes). */
+export function hashesToBytes(hashes: ReadonlySet<bigint>): Buffer {
+  const sorted = [...hashes].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const bytes = Buffer.alloc(sorted.length * 8);
+  sorted.forEach((h, i) => bytes.writeBigUInt64BE(h, i * 8));
+  return bytes;
+}
+
+/** `hashesToBytes`' inverse; the caller checks that the length is a multiple of 8. */
+export function bytesToHashes(bytes: Buffer): Set<bigint> {
+  const hashes = new Set<bigint>();
+  for (let i = 0; i + 8 <= bytes.length; i += 8) hashes.add(bytes.readBigUInt64BE(i));
+  return hashes;
+}
+
 export function checkPrecision(precision: number): void {
   if (!Number.isInteger(precision) || precision < MIN_PRECISION || precision > MAX_PRECISION) {
     throw new RangeError(
@@ -59,7 +79,7 @@ export class DistinctCounter {
   }
 
   add(value: string): void {
-    this.addHash(hash('sha256', value, 'buffer').readBigUInt64BE(0));
+    this.addHash(hash64(value));
   }
 
   count(): number {
@@ -87,10 +107,7 @@ export class DistinctCounter {
 
   toState(): DistinctCounterState {
     if (this.sparse) {
-      const sorted = [...this.sparse].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      const hashes = Buffer.alloc(sorted.length * 8);
-      sorted.forEach((h, i) => hashes.writeBigUInt64BE(h, i * 8));
-      return { Precision: this.precision, Hashes: hashes, Registers: null };
+      return { Precision: this.precision, Hashes: hashesToBytes(this.sparse), Registers: null };
     }
     return {
       Precision: this.precision,
@@ -121,9 +138,7 @@ export class DistinctCounter {
         `distinct counter state is corrupt: ${state.Hashes.length} hash bytes (a multiple of 8, at most ${counter.sparseLimit * 8} expected)`,
       );
     }
-    for (let i = 0; i < state.Hashes.length; i += 8) {
-      (counter.sparse as Set<bigint>).add(state.Hashes.readBigUInt64BE(i));
-    }
+    counter.sparse = bytesToHashes(state.Hashes);
     return counter;
   }
 
