@@ -14,11 +14,12 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform,
-      // test/docs checks the README's and docs/'s links: pure, no stack
+      // test/docs checks the README's and docs/'s links, test/support the tests' own checks: pure
       testMatch: [
         '<rootDir>/src/**/*.test.ts',
         '<rootDir>/scripts/**/*.test.ts',
         '<rootDir>/test/docs/**/*.test.ts',
+        '<rootDir>/test/support/**/*.test.ts',
       ],
     },
     {
@@ -26,7 +27,7 @@ module.exports = {
       testEnvironment: 'node',
       transform,
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/docs/'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/docs/', '<rootDir>/test/support/'],
       globalSetup: '<rootDir>/test/support/global-setup.ts',
       globalTeardown: '<rootDir>/test/support/global-teardown.ts',
     },

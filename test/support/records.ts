@@ -28,17 +28,51 @@ export async function decodeCallbacks(
   return out;
 }
 
+/** A callback answered OK, with when it was sent and when its OK came (performance.now()). */
+export interface AckedSend {
+  key: string;
+  sentAt: number;
+  repliedAt: number;
+}
+
+/** Sends one request, timing it for deliveryReport's order check. */
+export async function timed<T>(
+  key: string,
+  send: () => Promise<T>,
+): Promise<{ key: string; sentAt: number; repliedAt: number; reply: T }> {
+  const sentAt = performance.now();
+  const reply = await send();
+  return { key, sentAt, repliedAt: performance.now(), reply };
+}
+
 /**
  * Delivery report of a topic against what got OK: missing MsgKeys, duplicates, and whether the
- * first occurrences of each To_Account's messages come in the order they were sent (MsgSeq).
+ * first occurrences of each To_Account's messages keep the order the bridge promises (the order
+ * it accepted them in).
+ *
+ * How that order is known depends on the sender. Given plain MsgKeys, the sender sent each
+ * To_Account's messages one after another (each after the previous one's OK) in MsgSeq order.
+ * Given timed sends (AckedSend), concurrent requests have no order between them; what is
+ * ordered is a callback answered OK before another was sent: it must come first.
  */
 export function deliveryReport(
   callbacks: AfterSendMsgCallback[],
-  acked: Iterable<string>,
+  acked: Iterable<string> | AckedSend[],
 ): { missing: string[]; duplicates: number; outOfOrder: string[] } {
+  const sends = new Map<string, AckedSend>();
+  const keys: string[] = [];
+  for (const a of acked) {
+    if (typeof a === 'string') keys.push(a);
+    else {
+      keys.push(a.key);
+      sends.set(a.key, a);
+    }
+  }
   const seen = new Set<string>();
   let duplicates = 0;
   const lastSeq = new Map<string, number>();
+  // per To_Account, the latest-sent callback so far in the topic
+  const latestSent = new Map<string, AckedSend>();
   const outOfOrder: string[] = [];
   for (const c of callbacks) {
     if (seen.has(c.MsgKey)) {
@@ -46,10 +80,21 @@ export function deliveryReport(
       continue;
     }
     seen.add(c.MsgKey);
-    const last = lastSeq.get(c.To_Account) ?? -1;
-    if (c.MsgSeq < last) outOfOrder.push(`${c.To_Account}: ${c.MsgSeq} after ${last}`);
-    lastSeq.set(c.To_Account, c.MsgSeq);
+    const send = sends.get(c.MsgKey);
+    if (send === undefined) {
+      const last = lastSeq.get(c.To_Account) ?? -1;
+      if (c.MsgSeq < last) outOfOrder.push(`${c.To_Account}: ${c.MsgSeq} after ${last}`);
+      lastSeq.set(c.To_Account, c.MsgSeq);
+      continue;
+    }
+    const before = latestSent.get(c.To_Account);
+    if (before !== undefined && send.repliedAt < before.sentAt) {
+      outOfOrder.push(
+        `${c.To_Account}: ${send.key} (OK at ${send.repliedAt.toFixed(1)} ms) after ${before.key} (sent at ${before.sentAt.toFixed(1)} ms)`,
+      );
+    }
+    if (before === undefined || send.sentAt > before.sentAt) latestSent.set(c.To_Account, send);
   }
-  const missing = [...acked].filter((k) => !seen.has(k));
+  const missing = keys.filter((k) => !seen.has(k));
   return { missing, duplicates, outOfOrder };
 }
