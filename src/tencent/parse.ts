@@ -22,7 +22,20 @@ function keepBigNumbers(
   if (typeof value !== 'number' || context?.source === undefined) return value;
   const source = context.source;
   const lossy = !Number.isFinite(value) || (/^-?\d+$/.test(source) && !Number.isSafeInteger(value));
-  return lossy ? (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON(source) : value;
+  return lossy ? (JSON as RawJsonApi).rawJSON(source) : value;
+}
+
+type RawJsonApi = typeof JSON & {
+  rawJSON(text: string): unknown;
+  isRawJSON(value: unknown): boolean;
+};
+
+/** Whether a value is a big number kept as its source text (an object to `typeof`, never one in JSON). */
+export const isRawJson = (value: unknown): boolean => (JSON as RawJsonApi).isRawJSON(value);
+
+/** JSON text -> value, numbers kept exact as parseJsonBody keeps them (for text the bridge wrote). */
+export function parseJsonExact(text: string): unknown {
+  return BIG_NUMBER.test(text) ? JSON.parse(text, keepBigNumbers) : JSON.parse(text);
 }
 
 const malformed = (message: string): BridgeError =>
@@ -42,7 +55,7 @@ export function parseJsonBody(body: Uint8Array): unknown {
   let value: unknown;
   try {
     // integers beyond 2^53 and numbers beyond a double parse lossily: kept as their source text
-    value = BIG_NUMBER.test(text) ? JSON.parse(text, keepBigNumbers) : JSON.parse(text);
+    value = parseJsonExact(text);
   } catch (err) {
     const at = /position (\d+)/.exec((err as Error).message);
     throw malformed(`body is not valid JSON${at ? ` (error at character ${at[1]})` : ''}`);

@@ -1,6 +1,7 @@
 import { canonicalJson, loadFixtures } from '../../test/support/fixtures';
 import { avroType } from '../kafka/codec';
 import type { AfterSendMsgCallback, Envelope } from './callback';
+import { parseJsonBody } from './parse';
 import { createRecordMapper } from './record';
 import { model, schema } from './test-model';
 
@@ -44,6 +45,23 @@ describe('callback <-> Avro record', () => {
     const back = roundTrip(c, { ...envelope, OptPlatform: null, ClientIP: null });
     expect(canonicalJson(back.callback)).toBe(canonicalJson(c));
     expect(back.envelope.OptPlatform).toBeNull();
+  });
+
+  test('gives back big numbers in _extra and unknown elements digit for digit', () => {
+    const text = loadFixtures().find((f) => f.name === 'text.json')!.text;
+    const big = text.replace(
+      /^\{/,
+      '{"Big":18446744073709551616,"Huge":1e400,"Nested":{"n":-9007199254740993},',
+    );
+    const c = parseJsonBody(Buffer.from(big)) as Record<string, unknown> & { MsgBody: unknown[] };
+    c.MsgBody.push(
+      parseJsonBody(Buffer.from('{"MsgType":"TIMFutureElem","MsgContent":12345678901234567890}')),
+    );
+    const back = JSON.stringify(roundTrip(c).callback);
+    expect(back).toContain('"Big":18446744073709551616');
+    expect(back).toContain('"Huge":1e400');
+    expect(back).toContain('"n":-9007199254740993');
+    expect(back).toContain('"MsgContent":12345678901234567890');
   });
 
   test('puts documented fields in typed slots and unknown ones in _extra', () => {

@@ -6,6 +6,7 @@ import {
   type CallbackRules,
   type Envelope,
 } from './callback';
+import { parseJsonExact } from './parse';
 import { EXTRA_FIELD, type RecordModel, type SchemaModel, type ValueType } from './schema-model';
 
 /**
@@ -99,7 +100,8 @@ export function createRecordMapper<T = AfterSendMsgCallback>(
       out[f.name] = fromAvroValue(f.type, v);
     }
     const extra = rec.keepsExtra ? (r[EXTRA_FIELD] as Record<string, string> | null) : null;
-    if (extra) for (const key of Object.keys(extra)) out[key] = JSON.parse(extra[key] as string);
+    if (extra)
+      for (const key of Object.keys(extra)) out[key] = parseJsonExact(extra[key] as string);
     return out;
   }
 
@@ -111,7 +113,7 @@ export function createRecordMapper<T = AfterSendMsgCallback>(
         return fromAvroRecord(record(t.name), v as AvroRecord);
       case 'records': {
         const [fullName, inner] = Object.entries(v as AvroRecord)[0] as [string, AvroRecord];
-        if (fullName === unknownFullName) return JSON.parse(inner.Json as string);
+        if (fullName === unknownFullName) return parseJsonExact(inner.Json as string);
         return fromAvroRecord(record(fullName.slice(fullName.lastIndexOf('.') + 1)), inner);
       }
       default:

@@ -1,5 +1,6 @@
 import { loadFixtures } from '../../test/support/fixtures';
 import { BridgeError } from '../errors';
+import { parseJsonBody } from './parse';
 import { createCallbackValidator, fieldPath } from './validate';
 import { model } from './test-model';
 
@@ -97,6 +98,22 @@ describe('callback validation', () => {
     r.MsgBody[0].MsgContent.MsgList[1].MsgBody[0].MsgContent.Text = 7;
     expect(messageOf(r)).toBe(
       'MsgBody[0].MsgContent.MsgList[1].MsgBody[0].MsgContent.Text must be a string',
+    );
+  });
+
+  test('a big number (kept exact as raw JSON) where an object belongs is refused like any number', () => {
+    const body = (content: string) =>
+      parseJsonBody(
+        Buffer.from(
+          JSON.stringify(text()).replace(/"MsgContent":\{[^}]*\}/, `"MsgContent":${content}`),
+        ),
+      );
+    const message = 'MsgBody[0].MsgContent must be an object';
+    expect(messageOf(body('18446744073709551616'))).toBe(message);
+    expect(messageOf(body('1e400'))).toBe(message);
+    expect(messageOf(body('5'))).toBe(message);
+    expect(messageOf(parseJsonBody(Buffer.from('18446744073709551616')))).toBe(
+      'body must be a JSON object',
     );
   });
 

@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { invalid } from '../errors';
+import { isRawJson } from './parse';
 import {
   AFTER_SEND_MSG_RULES,
   ENVELOPE_FIELDS,
@@ -51,7 +52,7 @@ function recordSchema(rec: RecordModel, isRoot: boolean, rules: CallbackRules): 
     }
     properties[f.name] = valueSchema(f.type, rec, f, rules);
   }
-  const schema: JsonSchema = { type: 'object', properties, required };
+  const schema: JsonSchema = { type: 'object', plainObject: true, properties, required };
   if (allOf.length > 0) schema.allOf = allOf;
   return schema;
 }
@@ -75,7 +76,7 @@ function valueSchema(
     case 'record':
       return { $ref: `#/$defs/${t.name}` };
     case 'map':
-      return { type: 'object', additionalProperties: { type: 'string' } };
+      return { type: 'object', plainObject: true, additionalProperties: { type: 'string' } };
     case 'primitives':
       return { type: [...new Set(t.kinds.map((k) => JSON_TYPE[k]))] };
     case 'records':
@@ -91,6 +92,12 @@ export function createCallbackValidator<T = AfterSendMsgCallback>(
   rules: CallbackRules = AFTER_SEND_MSG_RULES,
 ): CallbackValidator<T> {
   const ajv = new Ajv({ allErrors: false, verbose: true, strict: true, allowUnionTypes: true });
+  // a big number kept exact (JSON.rawJSON) is an object to `typeof`, and so to `type: object`
+  ajv.addKeyword({
+    keyword: 'plainObject',
+    schemaType: 'boolean',
+    validate: (_on: boolean, data: unknown) => !isRawJson(data),
+  });
   const validate: ValidateFunction = ajv.compile(callbackJsonSchema(model, rules));
   return (body) => {
     if (validate(body)) return body as T;
@@ -138,8 +145,9 @@ function describe(e: ErrorObject): string {
   switch (e.keyword) {
     case 'required':
       return `${fieldPath(e.instancePath, String(e.params.missingProperty))} is required`;
+    case 'plainObject':
     case 'type': {
-      const types = String(e.params.type).split(',');
+      const types = String(e.params.type ?? 'object').split(',');
       const what = types.map((t) => A_TYPE[t] ?? t).join(' or ');
       return path === 'body' ? `body must be a JSON object` : `${path} must be ${what}`;
     }

@@ -20,13 +20,34 @@ export function loadFixtures(): Fixture[] {
     });
 }
 
-/** JSON.stringify with object keys sorted at every level: equal output means equal JSON values. */
+type RawJson = typeof JSON & {
+  rawJSON(text: string): unknown;
+  isRawJSON(value: unknown): boolean;
+};
+
+/**
+ * JSON.stringify with object keys sorted at every level: equal output means equal JSON values.
+ * Raw JSON (an exact big number, see parseExact) is written as its digits.
+ */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v)
+    v !== null && typeof v === 'object' && !Array.isArray(v) && !(JSON as RawJson).isRawJSON(v)
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
+}
+
+/**
+ * JSON.parse that keeps every number's exact value, as the bridge promises to: an integer a
+ * double cannot hold (beyond 2^53) or a number beyond the double range stays its source text.
+ */
+export function parseExact(text: string): unknown {
+  return JSON.parse(text, (_key, v: unknown, context?: { source?: string }) => {
+    const source = context?.source;
+    if (typeof v !== 'number' || source === undefined) return v;
+    const exact = Number.isFinite(v) && (!/^-?\d+$/.test(source) || BigInt(source) === BigInt(v));
+    return exact ? v : (JSON as RawJson).rawJSON(source);
+  });
 }
 
 export const QUERY = {
