@@ -38,14 +38,15 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * JSON.parse that keeps every number's exact value, as the bridge promises to: an integer a
- * double cannot hold (beyond 2^53) or a number beyond the double range stays its source text.
+ * JSON.parse that keeps every number's exact digits, as the bridge promises to: an integer
+ * beyond 2^53 or a number beyond the double range stays its source text.
  */
 export function parseExact(text: string): unknown {
   return JSON.parse(text, (_key, v: unknown, context?: { source?: string }) => {
     const source = context?.source;
     if (typeof v !== 'number' || source === undefined) return v;
-    const exact = Number.isFinite(v) && (!/^-?\d+$/.test(source) || BigInt(source) === BigInt(v));
+    // beyond 2^53, even an integer a double holds exactly is written back in other digits
+    const exact = Number.isFinite(v) && (!/^-?\d+$/.test(source) || Number.isSafeInteger(v));
     return exact ? v : (JSON as RawJson).rawJSON(source);
   });
 }
