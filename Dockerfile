@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # One image for the bridge and both example consumers; the command picks the process:
-#   bridge (default):     node --max-semi-space-size=32 dist/src/main.js  (npm start: a larger young
-#                         generation keeps RSS flat and the p99 low; docs/performance.md)
+#   bridge (default):     node --min-semi-space-size=32 --max-semi-space-size=32 dist/src/main.js
+#                         (npm start: a fixed, larger young generation keeps RSS flat and low;
+#                         docs/performance.md)
 #   analytics consumer:   node dist/src/consumers/analytics/main.js   (npm run consumer:analytics)
 #   moderation consumer:  node dist/src/consumers/moderation/main.js  (npm run consumer:moderation)
 #
@@ -55,7 +56,7 @@ USER 1000:1000
 # callback port, then the admin ports of the bridge, analytics and moderation (never publish these)
 EXPOSE 8080 9464 9465 9466
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--max-semi-space-size=32", "dist/src/main.js"]
+CMD ["node", "--min-semi-space-size=32", "--max-semi-space-size=32", "dist/src/main.js"]
 # OCI annotations (docker inspect, registries, scanners). Version and revision come from the build:
 #   docker build --build-arg VERSION=$(node -p "require('./package.json').version") \
 #     --build-arg REVISION=$(git rev-parse HEAD) -t <registry>/tim-kafka-bridge:<version> .

@@ -50,4 +50,4 @@ consumer (admin :9466) publishes verdicts to c2c.moderation.verdicts for the exa
 config/moderation-rules.example.yaml. Logs: .stack/logs/{analytics,moderation}.log.
 
 TXT
-node --max-semi-space-size=32 dist/src/main.js
+node --min-semi-space-size=32 --max-semi-space-size=32 dist/src/main.js
