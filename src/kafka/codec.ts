@@ -27,6 +27,12 @@ export function avroType(schema: AvroSchemaJson): avro.Type {
   return type;
 }
 
+/**
+ * Where records are encoded before their copy: encoding is synchronous, so one buffer serves every
+ * encoder; it grows to the largest record seen (bounded by the body limit).
+ */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
 export interface RecordEncoder {
   /** The id records are written with now (undefined while the registry has not given one). */
   readonly schemaId: number | undefined;
@@ -54,11 +60,17 @@ export function createEncoder(
           { status: 503, reason: 'not_ready', retriable: true },
         );
       }
-      const body = type.toBuffer(record);
-      const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+      // encoded into the scratch buffer, then copied once into a buffer of the exact size
+      // (from Node's pool when small): no zero-filled allocation and second copy per record
+      let end = type.encode(record, scratch, HEADER_BYTES);
+      while (end < 0) {
+        scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, scratch.length - end));
+        end = type.encode(record, scratch, HEADER_BYTES);
+      }
+      const out = Buffer.allocUnsafe(end);
+      scratch.copy(out, 0, 0, end);
       out[0] = MAGIC_BYTE;
       out.writeUInt32BE(id, 1);
-      body.copy(out, HEADER_BYTES);
       return out;
     },
   };
