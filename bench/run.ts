@@ -16,8 +16,10 @@ import {
 } from './report';
 import {
   LABELS,
+  NotRunError,
   callbackTemplates,
   startBridge,
+  startGoPeer,
   startHttpCeiling,
   startJvmPeer,
   startKafkaCeiling,
@@ -58,7 +60,7 @@ export interface BenchOptions {
 }
 
 export const DEFAULTS: BenchOptions = {
-  systems: ['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer'],
+  systems: ['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer', 'go-peer'],
   levels: [8, 32, 128],
   seconds: 10,
   warmupSeconds: 4,
@@ -104,11 +106,13 @@ async function strimziNote(check: boolean): Promise<string> {
 
 function machine(): Record<string, string> {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
   return {
     cpu: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown'}`,
     memory: `${Math.round(totalmem() / 2 ** 30)} GiB`,
     node: process.version,
     java: /version "([^"]+)"/.exec(java.stderr ?? '')?.[1] ?? 'unknown',
+    go: /go version go(\S+)/.exec(go.stdout ?? '')?.[1] ?? 'not installed',
     kafka: 'Apache Kafka 4.1.1 (local stack, 1 broker), Apicurio 3.0.9',
   };
 }
@@ -132,11 +136,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     'kafka-ceiling': startKafkaCeiling,
     'http-ceiling': startHttpCeiling,
     'jvm-peer': startJvmPeer,
+    'go-peer': startGoPeer,
   };
   // ours first: its maximum sets the ceilings' open-loop rates
-  const order = (['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer'] as const).filter((s) =>
-    opts.systems.includes(s),
-  );
+  const order = (
+    ['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer', 'go-peer'] as const
+  ).filter((s) => opts.systems.includes(s));
   let oursMax: number | undefined;
   const rateFor = (f: number, max: number): number => Math.max(1, Math.round((f * max) / 10) * 10);
 
@@ -156,8 +161,11 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
     try {
       system = await starters[id](ctx);
     } catch (err) {
-      log(`${LABELS[id]}: could not start: ${(err as Error).message}`);
-      summaries.push({ id, label: LABELS[id], status: 'failed', note: (err as Error).message });
+      const status = err instanceof NotRunError ? 'not run' : 'failed';
+      log(
+        `${LABELS[id]}: ${status === 'not run' ? 'not run' : 'could not start'}: ${(err as Error).message}`,
+      );
+      summaries.push({ id, label: LABELS[id], status, note: (err as Error).message });
       continue;
     }
     const meter = new ProcessMeter(system.pid);
@@ -196,8 +204,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       const best = mine.reduce((a, b) => (b.ackedPerSecond > a.ackedPerSecond ? b : a));
       summary.max = best;
       if (id === 'bridge') oursMax = best.ackedPerSecond;
-      // the ceilings at our rates (same-rate comparisons); the peer at fractions of its own max
-      const base = id === 'jvm-peer' || oursMax === undefined ? best.ackedPerSecond : oursMax;
+      // the ceilings at our rates (same-rate comparisons); the peers at fractions of their own max
+      const peer = id === 'jvm-peer' || id === 'go-peer';
+      const base = peer || oursMax === undefined ? best.ackedPerSecond : oursMax;
       for (const f of opts.fractions) {
         await drive({ mode: 'open', level: rateFor(f, base), seconds: opts.openSeconds });
       }
@@ -322,8 +331,8 @@ function parseArgs(argv: string[]): BenchOptions {
         break;
       case '--help':
         process.stdout.write(
-          'npm run bench -- [--systems bridge,kafka-ceiling,http-ceiling,jvm-peer] [--levels 8,32,128]\n' +
-            '  [--seconds 10] [--warmup 4] [--fractions 0.25,0.5,0.75] [--open-seconds 30]\n' +
+          'npm run bench -- [--systems bridge,kafka-ceiling,http-ceiling,jvm-peer,go-peer]\n' +
+            '  [--levels 8,32,128] [--seconds 10] [--warmup 4] [--fractions 0.25,0.5,0.75] [--open-seconds 30]\n' +
             '  [--out bench/results] [--no-docs] [--quick]\n',
         );
         process.exit(0);

@@ -1,17 +1,19 @@
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import type { Kafka } from '../src/kafka/client';
 import { loadConfig } from '../src/config';
 import { deleteTopics, endOffsets, ensureTopic } from '../src/kafka/admin';
+import { loadSchema } from '../src/schemas';
 import { OK_REPLY } from '../src/tencent/reply';
 import type { CeilingCommand, CeilingReply } from './kafka-ceiling';
 import { closedLoop, httpSender, openLoop, type LoadResult, type Send } from './load';
 import { bodyOf, callbackTemplates, msgKeyOf, type CallbackTemplate } from './mix';
-import { freePort, ROOT, signedPathCache, startBridgeProcess } from './support';
+import { APP, freePort, ROOT, signedPathCache, startBridgeProcess, TOKEN } from './support';
 
 /**
  * The systems the benchmark compares, each behind one interface: started as its own process
@@ -19,7 +21,7 @@ import { freePort, ROOT, signedPathCache, startBridgeProcess } from './support';
  * callbacks, and checked against its topic.
  */
 
-export type SystemId = 'bridge' | 'kafka-ceiling' | 'http-ceiling' | 'jvm-peer';
+export type SystemId = 'bridge' | 'kafka-ceiling' | 'http-ceiling' | 'jvm-peer' | 'go-peer';
 
 export interface Drive {
   mode: 'closed' | 'open';
@@ -61,7 +63,13 @@ export const LABELS: Record<SystemId, string> = {
   'kafka-ceiling': 'Kafka ceiling (encode + produce, no HTTP)',
   'http-ceiling': 'HTTP ceiling (node:http, JSON.parse, OK)',
   'jvm-peer': 'JVM peer (stand-in for Strimzi: JDK HttpServer + kafka-clients)',
+  'go-peer': 'Go peer (net/http + franz-go + hamba/avro, by hand)',
 };
+
+/** A system that cannot run on this machine (its toolchain is missing): reported `not run`. */
+export class NotRunError extends Error {
+  override name = 'NotRunError';
+}
 
 const OPEN_MAX_SOCKETS = 256;
 
@@ -224,6 +232,75 @@ export async function startJvmPeer(ctx: SystemContext): Promise<RunningSystem> {
       };
       const avg = stats.recordsPerRequestAvg;
       return { result, avgBatch: Number.isFinite(avg) ? avg : undefined };
+    },
+    async stop() {
+      await stopChild(child);
+      if (!ctx.keepTopics) await deleteTopics(ctx.kafka, [topic]);
+    },
+  };
+}
+
+/** The peer's producer stats: records per produce request since the last call (JSON null when none). */
+async function peerStats(origin: string): Promise<number | undefined> {
+  const stats = (await (await fetch(`${origin}/stats`)).json()) as {
+    recordsPerRequestAvg: number | null;
+  };
+  const avg = stats.recordsPerRequestAvg;
+  return typeof avg === 'number' && Number.isFinite(avg) ? avg : undefined;
+}
+
+const GO_PEER_DIR = join(ROOT, 'scripts', 'bench', 'go-peer');
+
+/**
+ * The Go peer (scripts/bench/go-peer): built with the local Go (modules from the Go module proxy,
+ * cached in Go's default GOMODCACHE and GOCACHE), then started on its own topic. Authenticates
+ * the same signed queries as the bridge and registers the bridge's schema under its topic.
+ */
+export async function startGoPeer(ctx: SystemContext): Promise<RunningSystem> {
+  const env = { ...process.env, GOTOOLCHAIN: 'local' };
+  const version = spawnSync('go', ['version'], { env, encoding: 'utf8' });
+  if (version.error !== undefined)
+    throw new NotRunError(`Go is not installed (go is not on PATH: ${version.error.message})`);
+  const log = logFile('go-peer');
+  const binary = join(dirname(log.path), 'go-peer');
+  try {
+    // no VCS stamp (the binary is thrown away after the run)
+    await promisify(execFile)('go', ['build', '-buildvcs=false', '-o', binary, '.'], {
+      cwd: GO_PEER_DIR,
+      env,
+      maxBuffer: 16 * 2 ** 20,
+    });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`go build failed in ${GO_PEER_DIR}: ${(e.stderr ?? e.message).trim()}`, {
+      cause: err,
+    });
+  }
+  // the schema the bridge registers: c2c-after-send-msg.avsc with its shared types written out
+  const schemaFile = join(dirname(log.path), 'c2c-after-send-msg.json');
+  writeFileSync(schemaFile, JSON.stringify(loadSchema()));
+  const topic = `bench.go-peer.${ctx.runId}`;
+  await ensureTopic(ctx.kafka, { topic, numPartitions: ctx.partitions, replicationFactor: 1 });
+  const port = await freePort();
+  const child = spawn(
+    binary,
+    [
+      ...['-port', String(port), '-brokers', ctx.brokers.join(','), '-topic', topic],
+      ...['-registry', ctx.registryUrl, '-schema', schemaFile, '-app', APP, '-token', TOKEN],
+    ],
+    { stdio: ['ignore', 'pipe', log.fd] },
+  );
+  await listeningPort(child, 'the Go peer', log.path);
+  const origin = `http://127.0.0.1:${port}`;
+  const drive = httpDrive(origin, ctx, signedPathCache());
+  return {
+    id: 'go-peer',
+    pid: child.pid as number,
+    topic,
+    async drive(d, firstIndex) {
+      await peerStats(origin); // its averages are since the last call: start them here
+      const result = await drive(d, firstIndex);
+      return { result, avgBatch: await peerStats(origin) };
     },
     async stop() {
       await stopChild(child);

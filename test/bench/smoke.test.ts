@@ -49,7 +49,7 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
   });
   const topics = results.systems.flatMap((s) => (s.topic ? [s.topic.name] : []));
   try {
-    for (const id of ['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer']) {
+    for (const id of ['bridge', 'kafka-ceiling', 'http-ceiling', 'jvm-peer', 'go-peer']) {
       const s = results.systems.find((x) => x.id === id);
       expect({ id, status: s?.status, note: s?.note }).toEqual({
         id,
@@ -83,9 +83,49 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
     }
     expect(keys.sort()).toEqual([...ackedKeys].sort());
 
+    // the Go peer's records are records of the bridge's schema, one per acked callback, keyed by
+    // To_Account and partitioned as the bridge partitions (Kafka's murmur2)
+    const partitionOf = new Map(records.map((r) => [String(r.key), r.partition]));
+    const go = results.systems.find((s) => s.id === 'go-peer')?.topic;
+    const goRecords = await readTopic(kafka, go?.name as string, { atLeast: go?.acked ?? 0 });
+    expect(goRecords).toHaveLength(go?.acked as number);
+    const goRun = (go?.name as string).replace(/^bench\.go-peer\./, '');
+    const goKeys = new Set<string>();
+    let samePartition = 0;
+    for (const r of goRecords) {
+      const { record } = await registry.decode(r.value as Buffer);
+      const { MsgKey, To_Account, MsgBody } = record as {
+        MsgKey: string;
+        To_Account: string;
+        MsgBody: unknown[];
+      };
+      expect(MsgKey.startsWith(`${goRun}-`)).toBe(true);
+      goKeys.add(MsgKey);
+      expect(String(r.key)).toBe(To_Account);
+      expect(MsgBody.length).toBeGreaterThan(0);
+      const bridgePartition = partitionOf.get(To_Account);
+      if (bridgePartition !== undefined) {
+        expect({ To_Account, partition: r.partition }).toEqual({
+          To_Account,
+          partition: bridgePartition,
+        });
+        samePartition++;
+      }
+    }
+    expect(goKeys.size).toBe(goRecords.length);
+    expect(samePartition).toBeGreaterThan(0);
+
     // the ratio table names every target, and the files are written
     const table = ratioTable(results.ratios);
-    for (const name of ['HTTP ceiling', 'JVM peer', 'Strimzi', 'Kafka ceiling', 'Peak RSS']) {
+    for (const name of [
+      'CPU per acked callback',
+      'HTTP ceiling',
+      'JVM peer',
+      'Go peer',
+      'Strimzi',
+      'Kafka ceiling',
+      'Peak RSS',
+    ]) {
       expect(table).toContain(name);
     }
     const files = readdirSync(out);
@@ -93,9 +133,9 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
     expect(files.filter((f) => f.endsWith('.md'))).toHaveLength(1);
     const svg = readFileSync(join(out, 'latency-vs-throughput.svg'), 'utf8');
     expect(svg).toMatch(/^<svg /);
-    expect(svg.match(/<polyline /g)?.length).toBe(8); // p50 and p99 for each of four systems
+    expect(svg.match(/<polyline /g)?.length).toBe(10); // p50 and p99 for each of five systems
     expect(existsSync(join(out, files.find((f) => f.endsWith('.md')) as string))).toBe(true);
   } finally {
     await deleteTopics(kafka, [...topics, ...topics.map((t) => `${t}.dlq`)]);
   }
-});
+}, 300000); // a first Go peer build, with Go's caches cold, takes about half a minute of it
