@@ -1,8 +1,27 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, configSpec, loadConfig, specTableMarkdown, type VarSpec } from './config';
+import { z } from 'zod';
+import {
+  ConfigError,
+  configSpec,
+  loadConfig,
+  loadSpec,
+  specTableMarkdown,
+  type VarSpec,
+} from './config';
 import { CONFIG_TABLES } from './tools/config-docs';
 import { between, tableCells } from './tools/generated';
+
+/** The problems loadConfig names for an environment ([] when it is valid). */
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.problems;
+  }
+}
 
 describe('configuration', () => {
   test('every variable has a default that validates', () => {
@@ -32,19 +51,44 @@ describe('configuration', () => {
     expect(() =>
       loadConfig({ PORT: 'eighty', PUBLISH_TIMEOUT_MS: '5000', KAFKA_BROKERS: 'nohost' }),
     ).toThrow(ConfigError);
-    try {
-      loadConfig({ PORT: 'eighty', TENCENT_CALLBACK_TOKEN: '', KAFKA_BROKERS: 'nohost' });
-    } catch (err) {
-      const { problems } = err as ConfigError;
-      expect(problems).toHaveLength(2);
-      expect(problems[0]).toMatch(/^PORT="eighty": must be an integer/);
-      expect(problems[1]).toMatch(/^KAFKA_BROKERS="nohost": must be host:port/);
-    }
+    expect(
+      problemsOf({ PORT: 'eighty', TENCENT_CALLBACK_TOKEN: '', KAFKA_BROKERS: 'nohost' }),
+    ).toEqual([
+      expect.stringMatching(/^PORT="eighty": must be an integer/),
+      expect.stringMatching(/^KAFKA_BROKERS="nohost": must be host:port/),
+    ]);
   });
 
-  test('secrets are never echoed', () => {
-    const spec = configSpec.TENCENT_CALLBACK_TOKEN;
-    expect(spec.secret).toBe(true);
+  test('a secret that fails validation is named, never shown; other values are shown', () => {
+    const spec = {
+      API_KEY: {
+        schema: z.string().min(20, 'too short'),
+        default: undefined,
+        doc: '',
+        secret: true,
+      },
+      API_HOST: { schema: z.string().min(20, 'too short'), default: undefined, doc: '' },
+    } satisfies Record<string, VarSpec>;
+    let message = '';
+    try {
+      loadSpec(spec, { API_KEY: 'hunter2-secret', API_HOST: 'short-host' });
+    } catch (err) {
+      message = String(err);
+    }
+    expect(message).toContain('API_KEY=(secret): too short');
+    expect(message).not.toContain('hunter2-secret');
+    expect(message).toContain('API_HOST="short-host": too short');
+    // and every secret of the bridge's own configuration is marked as one
+    const secrets = Object.entries(configSpec as Record<string, VarSpec>)
+      .filter(([, v]) => v.secret)
+      .map(([name]) => name);
+    expect(secrets.sort()).toEqual([
+      'KAFKA_SASL_PASSWORD',
+      'KAFKA_SSL_KEY_PASSWORD',
+      'SCHEMA_REGISTRY_PASSWORD',
+      'TENCENT_CALLBACK_TOKEN',
+      'TENCENT_CALLBACK_TOKEN_PREVIOUS',
+    ]);
   });
 
   test.each(Object.keys(CONFIG_TABLES))(
@@ -64,14 +108,7 @@ describe('configuration', () => {
   );
 
   test('production refuses to start without a token and an SdkAppid, unless the operator says so', () => {
-    const problems = (env: Record<string, string>): string[] => {
-      try {
-        loadConfig(env);
-        return [];
-      } catch (err) {
-        return (err as ConfigError).problems;
-      }
-    };
+    const problems = problemsOf;
     // the SdkAppid ships in every client app: it alone authenticates nobody
     expect(problems({ NODE_ENV: 'production', TENCENT_SDKAPPIDS: '1400000001' })).toEqual([
       expect.stringMatching(/^NODE_ENV=production needs TENCENT_CALLBACK_TOKEN /),
@@ -101,20 +138,20 @@ describe('configuration', () => {
     expect(() => loadConfig({ TENCENT_CALLBACK_TOKEN_PREVIOUS: 'old' })).toThrow(
       /needs TENCENT_CALLBACK_TOKEN/,
     );
-    try {
-      loadConfig({
-        KAFKA_SASL_MECHANISM: 'plain',
-        KAFKA_SASL_USERNAME: 'u',
-        KAFKA_SASL_PASSWORD: 'hunter2x',
-        PORT: 'x',
-      });
-    } catch (err) {
-      expect(String(err)).not.toContain('hunter2x');
-    }
-    try {
-      loadConfig({ TENCENT_CALLBACK_TOKEN_PREVIOUS: 'old-secret', TENCENT_SDKAPPIDS: 'abc' });
-    } catch (err) {
-      expect(String(err)).not.toContain('old-secret');
-    }
+    // the cross-checks' messages name secrets, never show them
+    const withPassword = problemsOf({
+      KAFKA_SASL_MECHANISM: 'plain',
+      KAFKA_SASL_USERNAME: 'u',
+      KAFKA_SASL_PASSWORD: 'hunter2x',
+      PORT: 'x',
+    });
+    expect(withPassword).toEqual([expect.stringMatching(/^PORT="x"/)]);
+    expect(withPassword.join()).not.toContain('hunter2x');
+    const withOld = problemsOf({
+      TENCENT_CALLBACK_TOKEN_PREVIOUS: 'old-secret',
+      TENCENT_SDKAPPIDS: 'abc',
+    });
+    expect(withOld).toEqual([expect.stringMatching(/^TENCENT_SDKAPPIDS="abc"/)]);
+    expect(withOld.join()).not.toContain('old-secret');
   });
 });
