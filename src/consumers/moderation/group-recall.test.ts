@@ -1,8 +1,12 @@
 import { Registry } from 'prom-client';
 import { manualClock, scriptedFetch, type Reply } from '../../../test/consumers/fakes';
+import { loadCommandFixtures } from '../../../test/support/fixtures';
+import { GROUP_AFTER_SEND_MSG, type GroupMessageCallback } from '../group';
+import { createGroupModerationHandler } from './group-handler';
 import { GROUP_MSG_RECALL_PATH, GroupRecallClient, type GroupRecallTarget } from './group-recall';
 import { createGroupModerationMetrics, createModerationMetrics } from './metrics';
 import { RateLimiter, RecallClient, type RecallClientOptions } from './recall';
+import { compileRules } from './rules';
 
 /** Tencent's answer: a top-level code, and per-MsgSeq RetCodes (`[MsgSeq, RetCode]`). */
 const tencent = (code: number, list?: [number, number][], info = '') => ({
@@ -165,7 +169,25 @@ describe('GroupRecallClient (fake fetch)', () => {
       observer: metrics.observer,
     });
     await c.recall(target);
-    metrics.observer.recallDecided('NOT_RECALLED_NO_MSGSEQ');
+    // a recall rule matches a message without MsgSeq: the handler decides it cannot recall it
+    const handle = createGroupModerationHandler({
+      rules: compileRules({
+        rules: [{ id: 'r1', kind: 'regex', pattern: 'red\\s+packet', action: 'recall' }],
+      }),
+      recall: c,
+      recallEnabled: true,
+      clock: { now: () => 1_764_115_999_000 },
+      observer: metrics.observer,
+    });
+    const sample = loadCommandFixtures().find(
+      (f) => f.command === GROUP_AFTER_SEND_MSG && f.name === 'sample.json',
+    )!.json;
+    const withoutSeq: Record<string, unknown> = { ...sample };
+    delete withoutSeq.MsgSeq;
+    await handle({
+      callback: withoutSeq as unknown as GroupMessageCallback,
+      envelope: { SdkAppid: '1400000001' },
+    });
     const text = await registry.metrics();
     const p = 'tim_moderation_group_';
     expect(text).toMatch(
@@ -180,6 +202,6 @@ describe('GroupRecallClient (fake fetch)', () => {
       /tim_moderation_recall_api_call_duration_seconds_count\{[^}]*\} [1-9]/,
     );
     expect(text).toMatch(new RegExp(`${p}recalls_total\\{outcome="not_recalled_no_msgseq"\\} 1`));
-    expect(text).toMatch(new RegExp(`${p}rule_matches_total\\{rule="r1"\\} 0`));
+    expect(text).toMatch(new RegExp(`${p}rule_matches_total\\{rule="r1"\\} 1`));
   });
 });

@@ -1,7 +1,11 @@
 import { Registry } from 'prom-client';
 import { manualClock, scriptedFetch, type Reply } from '../../../test/consumers/fakes';
+import { loadFixtures } from '../../../test/support/fixtures';
+import type { AfterSendMsgCallback } from '../../tencent/callback';
+import { createModerationHandler } from './handler';
 import { createModerationMetrics } from './metrics';
 import { RateLimiter, RecallClient, type Clock, type RecallClientOptions } from './recall';
+import { compileRules } from './rules';
 
 const tencent = (code: number, info = '') => ({
   json: { ActionStatus: code === 0 ? 'OK' : 'FAIL', ErrorCode: code, ErrorInfo: info },
@@ -176,12 +180,25 @@ describe('RecallClient (fake fetch)', () => {
     expect(() => client([tencent(0)], options)).toThrow(message);
   });
 
-  it('reports calls and rate-limit waits to the metrics', async () => {
+  it('reports calls, rate-limit waits, matches and the recall decided to the metrics', async () => {
     const registry = new Registry();
-    const metrics = createModerationMetrics(registry, { ruleIds: ['r1'] });
+    const metrics = createModerationMetrics(registry, { ruleIds: ['r1', 'r2'] });
     const { c } = client([tencent(91000), tencent(0)], { observer: metrics.observer });
-    await c.recall(target);
-    metrics.observer.recallDecided('RECALLED');
+    // the handler decides the recall and calls the client; the metrics hear it from them
+    const handle = createModerationHandler({
+      rules: compileRules({
+        rules: [
+          { id: 'r1', kind: 'word', words: ['never said'], action: 'recall' },
+          { id: 'r2', kind: 'word', words: ['red packet'], action: 'recall' },
+        ],
+      }),
+      recall: c,
+      recallEnabled: true,
+      clock: { now: () => 1_764_115_999_000 },
+      observer: metrics.observer,
+    });
+    const text0 = loadFixtures().find((f) => f.name === 'text.json')!.json;
+    await handle({ callback: text0 as AfterSendMsgCallback, envelope: { SdkAppid: '1400000001' } });
     const text = await registry.metrics();
     expect(text).toMatch(
       /tim_moderation_recall_api_call_duration_seconds_count\{result="tencent_retryable"\} 1/,
@@ -190,5 +207,6 @@ describe('RecallClient (fake fetch)', () => {
     expect(text).toMatch(/tim_moderation_recall_rate_limit_wait_seconds_count 2/);
     expect(text).toMatch(/tim_moderation_recalls_total\{outcome="recalled"\} 1/);
     expect(text).toMatch(/tim_moderation_rule_matches_total\{rule="r1"\} 0/);
+    expect(text).toMatch(/tim_moderation_rule_matches_total\{rule="r2"\} 1/);
   });
 });
