@@ -1000,15 +1000,10 @@ test('an unknown field keeps its number: no rounding beyond 2^53, no 1E400 turne
     const msgKey = uniqueMsgKey();
     const bytes = withField('Number', false, raw(text), msgKey);
     const res = await send(signedQuery(), bytes);
-    // refusing it (kept raw in the dead-letter topic) would be faithful too
-    expect([200, 400]).toContain(res.status);
-    ledger.push({
-      bytes,
-      ...res,
-      ...(res.status === 200 ? { envelope: ENVELOPE } : {}),
-      deadLetter: res.status === 400,
-    });
-    if (res.status === 200) sentKeys.set(msgKey, text);
+    // a field the schema does not name takes any JSON: accepted, kept verbatim in _extra
+    expect(res.status).toBe(200);
+    ledger.push({ bytes, ...res, envelope: ENVELOPE, deadLetter: false });
+    sentKeys.set(msgKey, text);
   }
   const records = await readTopic(bridge.kafka, bridge.topic, {
     atLeast: ledger.filter((x) => x.status === 200).length,
@@ -1020,10 +1015,8 @@ test('an unknown field keeps its number: no rounding beyond 2^53, no 1E400 turne
     const { MsgKey, _extra } = record as { MsgKey: string; _extra: Record<string, string> | null };
     if (sentKeys.has(MsgKey)) stored.set(sentKeys.get(MsgKey)!, _extra?.Number);
   }
-  const same = (a: string, b: string | undefined): boolean =>
-    b !== undefined && (/^\d+$/.test(a) && /^\d+$/.test(b) ? BigInt(a) === BigInt(b) : a === b);
-  const changed = [...stored].filter(([sent, kept]) => !same(sent, kept));
-  expect(changed).toEqual([]);
+  // every one stored, digit for digit as sent
+  expect(Object.fromEntries(stored)).toEqual(Object.fromEntries(numbers.map((n) => [n, n])));
 });
 
 // ---------------------------------------------------------------------------------------------

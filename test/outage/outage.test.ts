@@ -135,8 +135,9 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
   const CLIENTS = 20;
   const PER_CLIENT = 500;
   const TOTAL = CLIENTS * PER_CLIENT;
-  // callbacks per second, all clients together: a ~20 s stream, so that Kafka (~10 s to start)
-  // is usually still down at 60 %: the bridge then restarts on a non-empty spool, with Kafka away
+  // callbacks per second, all clients together: a ~20 s stream. Kafka is SIGKILLed at 15 %, the
+  // bridge at 50 % (Kafka still away, so the spool holds callbacks: both asserted), and Kafka is
+  // started once the second bridge serves: it restarts on a non-empty spool, with Kafka away
   const RATE = 500;
   const tag = `o${Date.now().toString(36)}`;
   const setup = await newSetup('outage', { PUBLISH_TIMEOUT_MS: '500' });
@@ -155,6 +156,8 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
   let done = 0;
   let refused = 0;
   let spooledByFirst: number | undefined;
+  let depthAtKill: number | undefined;
+  let kafkaDownAtKill: boolean | undefined;
   let kafkaStop: Promise<void> | undefined;
   let kafkaStart: Promise<void> | undefined;
   let restart: Promise<void> | undefined;
@@ -169,28 +172,20 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
       kafkaStopped = true;
       kafkaStop = swallow(privateStack('kafka-stop', '--kill').then(() => mark('Kafka is down')));
     }
-    if (kafkaStart === undefined && kafkaStop !== undefined && done >= TOTAL * 0.35) {
-      mark('starting Kafka');
-      kafkaStart = swallow(
-        kafkaStop
-          .then(() => privateStack('kafka-start'))
-          .then(() => {
-            kafkaStopped = false;
-            mark('Kafka is up');
-          }),
-      );
-    }
-    if (restart === undefined && done >= TOTAL * 0.6) {
+    if (restart === undefined && kafkaStop !== undefined && done >= TOTAL * 0.5) {
+      const stopping = kafkaStop;
       restart = swallow(
         (async () => {
+          await stopping;
           const first = bridge;
           const metrics = await metricsOf(first);
           spooledByFirst = metricValue(
             metrics ?? '',
             'tim_bridge_callbacks_accepted_total{outcome="spooled"}',
           );
-          const depth = metricValue(metrics ?? '', 'tim_bridge_spool_records');
-          mark(`SIGKILL the bridge (spooled so far ${spooledByFirst}, spool depth ${depth})`);
+          depthAtKill = metricValue(metrics ?? '', 'tim_bridge_spool_records');
+          kafkaDownAtKill = kafkaStopped;
+          mark(`SIGKILL the bridge (spooled so far ${spooledByFirst}, spool depth ${depthAtKill})`);
           first.kill('SIGKILL');
           const status = await first.waitExit(10000);
           expect(status.signal).toBe('SIGKILL');
@@ -198,6 +193,15 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
           await waitServing(bridge, { ready: false, timeoutMs: 90000 });
           mark('second bridge serving');
         })(),
+      );
+      // Kafka comes back only once the second bridge serves from the spool it inherited
+      kafkaStart = swallow(
+        restart.then(async () => {
+          mark('starting Kafka');
+          await privateStack('kafka-start');
+          kafkaStopped = false;
+          mark('Kafka is up');
+        }),
       );
     }
   };
@@ -245,8 +249,13 @@ test('10,000 callbacks through a broker crash and a bridge crash: every OK is in
   expect(kafkaStart).toBeDefined();
   expect(restart).toBeDefined();
   await kafkaStop;
-  await kafkaStart; // rejects (and fails the test) if Kafka did not come back
   await restart;
+  await kafkaStart; // rejects (and fails the test) if Kafka did not come back
+  // the case this test is for: the bridge killed with callbacks in its spool, Kafka away
+  expect({ kafkaDownAtKill, spoolNotEmpty: (depthAtKill ?? 0) > 0 }).toEqual({
+    kafkaDownAtKill: true,
+    spoolNotEmpty: true,
+  });
 
   await waitSpoolEmpty(bridge, 120000);
   mark('spool drained');
