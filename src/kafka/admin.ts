@@ -145,6 +145,30 @@ export async function alterTopicConfig(
   }
 }
 
+/** A topic's partition count and the values of the named configs. */
+export async function describeTopic(
+  kafka: Kafka,
+  topic: string,
+  configNames: string[],
+): Promise<{ partitions: number; configs: Record<string, string | null> }> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames }],
+    });
+    const entries = resources[0]?.configEntries ?? [];
+    return {
+      partitions: topics[0]?.partitions.length ?? 0,
+      configs: Object.fromEntries(entries.map((e) => [e.configName, e.configValue])),
+    };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /**
  * Which of `topics` cannot be used yet, and why: absent, or a partition without a leader (a
  * topic just created). Empty when all can be read and written.

@@ -2,12 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { STACK_DIR } from '../support/stack';
+import { deleteTopics, describeTopic } from '../../src/kafka/admin';
+import { createKafka } from '../../src/kafka/client';
+import { createLogger } from '../../src/observability/logger';
+import { KAFKA_BROKERS, STACK_DIR } from '../support/stack';
 import { ROOT } from './support';
 
 /**
- * k8s/base/topics/create-topics.sh (the Job's and the compose `topics` service's script) with a
- * stand-in kafka-topics.sh that records its arguments and the client properties it is given:
+ * k8s/base/topics/create-topics.sh (the Job's and the compose `topics` service's script): against
+ * the local broker with the real Kafka tool, and with a stand-in kafka-topics.sh that records its
+ * arguments and the client properties it is given:
  * one idempotent create per line of topics.conf, with its partitions, the environment's
  * replication and min.insync.replicas, its configs, and SASL/TLS client settings.
  */
@@ -115,6 +119,61 @@ test('refuses to run without the replication settings or with an unknown SASL me
   expect(bad).toMatchObject({ status: 2 });
   expect(bad.stderr).toContain('KAFKA_SASL_MECHANISM=gssapi');
 });
+
+test('against the local broker with the real kafka-topics tool: the topics made with their partitions and configs; a second run changes nothing', async () => {
+  // the Kafka tool itself (TopicCommand, what kafka-topics.sh runs), from the stack's classpath
+  const classpath = readFileSync(join(STACK_DIR, 'kafka.classpath'), 'utf8').trim();
+  writeFileSync(
+    join(dir, 'kafka-topics.sh'),
+    `#!/bin/sh\nexec java -cp '${classpath}' org.apache.kafka.tools.TopicCommand "$@"\n`,
+  );
+  // a sample of topics.conf (the C2C topic, its dead letters, a compacted state topic), under
+  // this test's own names
+  const prefix = `ct-${process.pid}-${Date.now().toString(36)}-`;
+  const sample = topicLines.filter(([name]) =>
+    ['c2c.after-send-msg', 'c2c.after-send-msg.dlq', 'c2c-analytics.state'].includes(name ?? ''),
+  );
+  expect(sample).toHaveLength(3);
+  // written without a final line break, as an editor may leave it: the last topic counts too
+  const conf = join(dir, 'topics.conf');
+  writeFileSync(
+    conf,
+    sample.map(([name, ...rest]) => [prefix + name, ...rest].join(' ')).join('\n'),
+  );
+  const env = {
+    KAFKA_BROKERS,
+    TOPIC_REPLICATION_FACTOR: '1',
+    TOPIC_MIN_INSYNC_REPLICAS: '1',
+    TOPICS_FILE: conf,
+    LOG_DIR: join(dir, 'logs'),
+  };
+  const kafka = createKafka({
+    brokers: KAFKA_BROKERS.split(','),
+    clientId: 'test-create-topics',
+    logger: createLogger({ level: 'silent' }),
+  });
+  const names = sample.map(([name]) => prefix + name);
+  try {
+    for (const run of ['first', 'second']) {
+      const r = runScript(env);
+      expect({ run, status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({
+        run,
+        status: 0,
+        stderr: '',
+      });
+      expect(r.stdout).toContain('3 topics present');
+    }
+    for (const [name, partitions, ...configs] of sample) {
+      const wanted = Object.fromEntries(
+        [...configs, 'min.insync.replicas=1'].map((c) => c.split('=') as [string, string]),
+      );
+      const made = await describeTopic(kafka, prefix + name, Object.keys(wanted));
+      expect({ name, ...made }).toEqual({ name, partitions: Number(partitions), configs: wanted });
+    }
+  } finally {
+    await deleteTopics(kafka, names);
+  }
+}, 120000);
 
 /** A CA, a client certificate it signed, and the client's key in the given forms (openssl). */
 function clientCertificate(at: string): { ca: string; cert: string; keys: Record<string, string> } {

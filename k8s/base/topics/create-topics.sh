@@ -67,7 +67,8 @@ if [ -n "$cert" ] || [ -n "$key" ]; then
 fi
 
 created=0
-while read -r name partitions configs; do
+# (the last line counts too when the file does not end with a line break)
+while read -r name partitions configs || [ -n "$name" ]; do
   case "$name" in '' | '#'*) continue ;; esac
   set -- --config "min.insync.replicas=$MIN_ISR"
   for c in $configs; do set -- "$@" --config "$c"; done
