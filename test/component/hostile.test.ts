@@ -7,13 +7,14 @@ import { avroType } from '../../src/kafka/codec';
 import { readTopic } from '../../src/kafka/reader';
 import { Registry } from '../../src/kafka/registry';
 import { loadSchema } from '../../src/schemas';
+import { parseJsonExact } from '../../src/tencent/parse';
 import { createRecordMapper } from '../../src/tencent/record';
 import { OK_REPLY } from '../../src/tencent/reply';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { COMMAND_WORD } from '../../src/tencent/query';
 import { sign } from '../../src/tencent/signature';
 import { startTestBridge, type TestBridge } from '../support/bridge';
-import { QUERY, canonicalJson, loadFixtures, parseExact } from '../support/fixtures';
+import { QUERY, canonicalJson, loadFixtures } from '../support/fixtures';
 import { SCHEMA_REGISTRY_URL } from '../support/stack';
 
 /**
@@ -1030,7 +1031,7 @@ test('the main topic holds exactly the acknowledged callbacks, each equal to wha
   // MsgKey -> canonical bodies acknowledged with it (each matched record consumes one)
   const pending = new Map<string, string[]>();
   for (const x of acknowledged) {
-    const body = parseExact(new TextDecoder().decode(x.bytes)) as { MsgKey: string };
+    const body = parseJsonExact(new TextDecoder().decode(x.bytes)) as { MsgKey: string };
     const canonical = canonicalJson({ callback: body, envelope: x.envelope });
     pending.set(body.MsgKey, [...(pending.get(body.MsgKey) ?? []), canonical]);
   }

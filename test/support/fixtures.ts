@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRawJson } from '../../src/tencent/parse';
 
 /** The shared realistic callback bodies (copied from shared/fixtures/callbacks), by file name. */
 export const FIXTURES_DIR = join(__dirname, '..', 'fixtures', 'callbacks');
@@ -20,35 +21,16 @@ export function loadFixtures(): Fixture[] {
     });
 }
 
-type RawJson = typeof JSON & {
-  rawJSON(text: string): unknown;
-  isRawJSON(value: unknown): boolean;
-};
-
 /**
  * JSON.stringify with object keys sorted at every level: equal output means equal JSON values.
- * Raw JSON (an exact big number, see parseExact) is written as its digits.
+ * Raw JSON (an exact big number, as parseJsonExact keeps it) is written as its digits.
  */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && !(JSON as RawJson).isRawJSON(v)
+    v !== null && typeof v === 'object' && !Array.isArray(v) && !isRawJson(v)
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : v,
   );
-}
-
-/**
- * JSON.parse that keeps every number's exact digits, as the bridge promises to: an integer
- * beyond 2^53 or a number beyond the double range stays its source text.
- */
-export function parseExact(text: string): unknown {
-  return JSON.parse(text, (_key, v: unknown, context?: { source?: string }) => {
-    const source = context?.source;
-    if (typeof v !== 'number' || source === undefined) return v;
-    // beyond 2^53, even an integer a double holds exactly is written back in other digits
-    const exact = Number.isFinite(v) && (!/^-?\d+$/.test(source) || Number.isSafeInteger(v));
-    return exact ? v : (JSON as RawJson).rawJSON(source);
-  });
 }
 
 export const QUERY = {
