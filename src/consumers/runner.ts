@@ -176,7 +176,8 @@ export class ConsumerRunner<C = AfterSendMsgCallback> {
     if (exactlyOnce) {
       await this.restoreCommitted();
       const every = Math.min(exactlyOnce.commitIntervalMs, 1000);
-      this.ticker = setInterval(() => {
+      // start() may be tried again after a transient failure: one ticker all the same
+      this.ticker ??= setInterval(() => {
         void this.serialised(() => this.tick()).catch((err: unknown) => this.fatal(err));
       }, every);
     }

@@ -171,30 +171,28 @@ export async function startConsumer(
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   opts.onListening?.(adminUrl);
 
+  const waiting = {
+    logger,
+    firstDelayMs: opts.firstDelayMs ?? 500,
+    maxDelayMs: opts.maxDelayMs ?? 10_000,
+    onWait: (reason: string) => (awaiting = `waiting: ${reason}`),
+  };
   const inputTopics = [config.KAFKA_TOPIC, ...(def.inputs ?? []).map((i) => i.topic)];
   const started: Built[] = [];
   let all: Built[];
   try {
-    const encoders = await untilReady(
-      async () => {
-        if (config.KAFKA_CREATE_TOPICS) await createTopics(kafka, config, def, logger);
-        const notReady = await topicsNotReady(kafka, [...inputTopics, ...ownTopics(config, def)]);
-        if (notReady.length > 0) throw new NotYet(notReady.join('; '));
-        const registered = new Map<string, RecordEncoder>();
-        for (const o of def.outputs) {
-          const id = await registry.register(`${o.topic}-value`, o.schema, 'BACKWARD');
-          registered.set(o.topic, createEncoder(avroType(o.schema), id));
-          logger.info({ subject: `${o.topic}-value`, schemaId: id }, 'output schema registered');
-        }
-        return registered;
-      },
-      {
-        logger,
-        firstDelayMs: opts.firstDelayMs ?? 500,
-        maxDelayMs: opts.maxDelayMs ?? 10_000,
-        onWait: (reason) => (awaiting = `waiting: ${reason}`),
-      },
-    );
+    const encoders = await untilReady(async () => {
+      if (config.KAFKA_CREATE_TOPICS) await createTopics(kafka, config, def, logger);
+      const notReady = await topicsNotReady(kafka, [...inputTopics, ...ownTopics(config, def)]);
+      if (notReady.length > 0) throw new NotYet(notReady.join('; '));
+      const registered = new Map<string, RecordEncoder>();
+      for (const o of def.outputs) {
+        const id = await registry.register(`${o.topic}-value`, o.schema, 'BACKWARD');
+        registered.set(o.topic, createEncoder(avroType(o.schema), id));
+        logger.info({ subject: `${o.topic}-value`, schemaId: id }, 'output schema registered');
+      }
+      return registered;
+    }, waiting);
     awaiting = undefined;
 
     const logicDeps: LogicDeps = { encoders, metricsRegistry, logger };
@@ -234,7 +232,8 @@ export async function startConsumer(
     for (const r of all) {
       started.push(r);
       await r.consumer.connect();
-      await r.runner.start();
+      // on a fresh broker the group coordinator may still be loading its topic: wait it out too
+      await untilReady(() => r.runner.start(), waiting);
     }
   } catch (err) {
     // what started stops as on SIGTERM; what did not start only disconnects
