@@ -5,6 +5,12 @@ import { dirname, join } from 'node:path';
 export const CALLBACK_SCHEMA_FILE = 'c2c-after-send-msg.avsc';
 /** Named types shared by several schemas (one definition each), e.g. `tim.c2c.MsgElement`. */
 export const SHARED_DIR = 'shared';
+/**
+ * The compatibility level of every subject the bridge and its consumers register: a new version
+ * of a schema must read records written with the previous one. `npm run schema:check` checks it
+ * before a change ships.
+ */
+export const SUBJECT_COMPATIBILITY = 'BACKWARD' as const;
 
 export function schemasDir(from: string = __dirname): string {
   for (let dir = from; ; dir = dirname(dir)) {

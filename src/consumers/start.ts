@@ -13,7 +13,7 @@ import { createMetricsRegistry } from '../observability/metrics';
 import { loadConfigOrExit, stopOnSignals } from '../process';
 import { rulesOf } from '../catalogue/records';
 import { catalogueEntry } from '../catalogue/catalogue';
-import { loadSchema, type AvroSchemaJson } from '../schemas';
+import { SUBJECT_COMPATIBILITY, loadSchema, type AvroSchemaJson } from '../schemas';
 import type { AfterSendMsgCallback } from '../tencent/callback';
 import { createRecordMapper, type CallbackRecordMapper } from '../tencent/record';
 import { buildSchemaModel } from '../tencent/schema-model';
@@ -187,7 +187,7 @@ export async function startConsumer(
       if (notReady.length > 0) throw new NotYet(notReady.join('; '));
       const registered = new Map<string, RecordEncoder>();
       for (const o of def.outputs) {
-        const id = await registry.register(`${o.topic}-value`, o.schema, 'BACKWARD');
+        const id = await registry.register(`${o.topic}-value`, o.schema, SUBJECT_COMPATIBILITY);
         registered.set(o.topic, createEncoder(avroType(o.schema), id));
         logger.info({ subject: `${o.topic}-value`, schemaId: id }, 'output schema registered');
       }

@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger';
-import type { AvroSchemaJson } from '../schemas';
+import { SUBJECT_COMPATIBILITY, type AvroSchemaJson } from '../schemas';
 import { avroType } from './codec';
 import type { Registry } from './registry';
 
@@ -106,7 +106,7 @@ export class SchemaIds {
     let id: number;
     try {
       id = autoRegister
-        ? await registry.register(e.subject, e.schema, 'BACKWARD')
+        ? await registry.register(e.subject, e.schema, SUBJECT_COMPATIBILITY)
         : await registry.lookup(e.subject, e.schema);
       this.opts.onRequest?.('ok');
     } catch (err) {

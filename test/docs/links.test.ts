@@ -10,6 +10,7 @@ import { githubSlug, headingAnchors, relativeLinks } from './markdown';
 const ROOT = join(__dirname, '..', '..');
 const PAGES = [
   'README.md',
+  'CHANGELOG.md',
   ...readdirSync(join(ROOT, 'docs'))
     .filter((f) => f.endsWith('.md'))
     .sort()
