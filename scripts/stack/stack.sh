@@ -10,6 +10,9 @@
 #   stack.sh env                 print the environment variables to use
 #   stack.sh kafka-stop [--kill] stop Kafka only (SIGTERM, or SIGKILL with --kill)
 #   stack.sh kafka-start         start Kafka only and wait for it
+#   stack.sh install             only resolve the artifacts (Kafka's classpath, Apicurio) into
+#                                STACK_DIR, starting nothing: what the tests' Java tools and their
+#                                private stacks need when they run against an existing cluster
 #
 # Kafka listens on KAFKA_PORT (PLAINTEXT, the default for clients) and on KAFKA_SASL_PORT
 # (SASL_PLAINTEXT with SCRAM-SHA-256 and SCRAM-SHA-512, no authorization); once Kafka answers, the
@@ -464,6 +467,13 @@ cmd_kafka_start() {
   await kafka
 }
 
+cmd_install() {
+  take_lock
+  check_tools
+  ensure_artifacts
+  echo "stack artifacts installed in $STACK_DIR"
+}
+
 usage() {
   sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
   exit 2
@@ -476,5 +486,6 @@ case "${1:-} ${2:-}" in
   "env ") print_env ;;
   "kafka-stop " | "kafka-stop --kill") cmd_kafka_stop "${2:-}" ;;
   "kafka-start ") cmd_kafka_start ;;
+  "install ") cmd_install ;;
   *) usage ;;
 esac

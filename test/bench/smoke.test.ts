@@ -9,7 +9,7 @@ import { deleteTopics } from '../../src/kafka/admin';
 import { readTopic } from '../../src/kafka/reader';
 import { Registry } from '../../src/kafka/registry';
 import { createLogger } from '../../src/observability/logger';
-import { ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
 
 /**
  * The harness end to end, tiny and short, so that it cannot rot: every system starts from the
@@ -17,7 +17,7 @@ import { ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
  * here depends on how fast anything is.
  */
 const kafka = createKafka({
-  brokers: ['127.0.0.1:9092'],
+  brokers: KAFKA_BROKERS.split(','),
   clientId: 'bench-smoke',
   logger: createLogger({ level: 'error' }),
 });

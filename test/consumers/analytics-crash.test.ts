@@ -16,7 +16,7 @@ import { logger, uniqueTopic } from '../support/bridge';
 import { consumerEnv, produceRaw, readDecoded } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
-import { ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -68,7 +68,7 @@ describe('analytics consumer, killed mid-stream', () => {
     buildIfStale();
     const topic = uniqueTopic('analytics-crash');
     const kafka = createKafka({
-      brokers: [process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'],
+      brokers: KAFKA_BROKERS.split(','),
       clientId: 'test-crash',
       logger,
     });

@@ -21,7 +21,7 @@ import { logger, uniqueTopic } from '../support/bridge';
 import { consumerEnv, produceRaw, readDecoded } from '../support/consumers';
 import { loadCommandFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
-import { ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -83,7 +83,7 @@ describe('analytics consumer, group messages, killed mid-stream', () => {
     const c2cTopic = uniqueTopic('analytics-group-crash-c2c');
     const topic = uniqueTopic('analytics-group-crash');
     const kafka = createKafka({
-      brokers: [process.env.KAFKA_BROKERS ?? '127.0.0.1:9092'],
+      brokers: KAFKA_BROKERS.split(','),
       clientId: 'test-group-crash',
       logger,
     });
