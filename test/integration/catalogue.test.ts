@@ -5,7 +5,7 @@ import { readSettled, type ConsumedRecord } from '../../src/kafka/reader';
 import { Registry } from '../../src/kafka/registry';
 import { HEADER_COMMAND } from '../../src/record-headers';
 import { OK_REPLY } from '../../src/tencent/reply';
-import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { postCallback, spooledRecords, startTestBridge, type TestBridge } from '../support/bridge';
 import { canonicalJson, loadCommandFixtures, type CommandFixture } from '../support/fixtures';
 import { javaPartitions } from '../support/java';
 import { fastavroDecode } from '../support/python';
@@ -150,7 +150,7 @@ test('every fixture is answered OK (before-callbacks: ErrorCode 0 at once)', () 
   ).toEqual([]);
 });
 
-test('every fixture is on its command’s topic exactly once, and decodes back to the exact JSON sent', () => {
+test('every fixture is on its command’s topic exactly once, and decodes back to the exact JSON sent', async () => {
   const problems: string[] = [];
   const used = new Set<Decoded>();
   for (const f of fixtures) {
@@ -168,8 +168,11 @@ test('every fixture is on its command’s topic exactly once, and decodes back t
     }
   }
   expect(problems).toEqual([]);
-  // nothing else: one record per event (the unknown command's is on the other topic)
-  expect(decoded.length).toBe(used.size + 1);
+  // nothing else: one record per event (the unknown command's is on the other topic); a second
+  // copy only of what the bridge spooled after a publish timeout (at least once)
+  const extra = decoded.length - (used.size + 1);
+  expect(extra).toBeGreaterThanOrEqual(0);
+  expect(extra).toBeLessThanOrEqual(await spooledRecords(bridge));
 });
 
 test('records are keyed by the entity whose order matters, on the partition Java’s murmur2 picks', () => {

@@ -16,7 +16,7 @@ import { loadSchema, type AvroSchemaJson } from '../../src/schemas';
 import { parseJsonExact } from '../../src/tencent/parse';
 import { createRecordMapper } from '../../src/tencent/record';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
-import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { postCallback, spooledRecords, startTestBridge, type TestBridge } from '../support/bridge';
 import { canonicalJson, loadCommandFixtures, type CommandFixture } from '../support/fixtures';
 import { SCHEMA_REGISTRY_URL } from '../support/stack';
 
@@ -76,7 +76,7 @@ afterAll(async () => {
   await deleteTopics(bridge.kafka, topics).catch(() => undefined);
 });
 
-test('every event of every fixture decodes to the exact JSON sent, under its own command', () => {
+test('every event of every fixture decodes to the exact JSON sent, under its own command', async () => {
   const problems: string[] = [];
   const used = new Set<number>();
   for (const f of fixtures) {
@@ -103,7 +103,10 @@ test('every event of every fixture decodes to the exact JSON sent, under its own
     }
   }
   expect(problems).toEqual([]);
-  expect(decoded.length).toBe(used.size + 1);
+  // one record per event, and a second copy only of what the bridge spooled (at least once)
+  const extra = decoded.length - (used.size + 1);
+  expect(extra).toBeGreaterThanOrEqual(0);
+  expect(extra).toBeLessThanOrEqual(await spooledRecords(bridge));
 });
 
 test('a command the catalogue does not know is `other`, naming it, its body exact', () => {
@@ -179,7 +182,8 @@ describe('schema evolution: records written with another compatible version deco
     delete (record as Record<string, unknown>).CloudCustomData;
     const d = await decoder.decode({ value: await writeWith(older, record) });
     if (d.command !== 'C2C.CallbackAfterSendMsg') throw new Error(`decoded as ${d.command}`);
-    const { CloudCustomData: _dropped, ...rest } = callback;
+    const rest = { ...callback };
+    delete rest.CloudCustomData;
     expect(canonicalJson(d.callback)).toBe(canonicalJson(rest));
   });
 

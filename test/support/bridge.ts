@@ -104,3 +104,14 @@ export function postCallback(
     body: opts.method === 'GET' ? undefined : body,
   });
 }
+
+/**
+ * How many records the bridge made durable in its spool rather than in Kafka (a publish that
+ * timed out on a busy machine): each may land twice, as at-least-once allows, so tests that
+ * count records exactly allow that many extra copies, and none when nothing was spooled.
+ */
+export async function spooledRecords(bridge: RunningBridge): Promise<number> {
+  const metric = bridge.metricsRegistry.getSingleMetric('tim_bridge_command_records_total');
+  const { values } = (await metric?.get()) ?? { values: [] };
+  return values.filter((v) => v.labels.outcome === 'spooled').reduce((n, v) => n + v.value, 0);
+}

@@ -96,7 +96,9 @@ export async function produceRaw(kafka: Kafka, records: OutgoingRecord[]): Promi
     kafka,
     maxBatchRecords: 500,
     maxWaitMs: 1,
-    timeoutMs: 1900,
+    // test input, not the bridge's reply deadline: megabytes at once on a busy 2-core machine
+    // may take longer than Tencent's 2 s to be acknowledged, and that is not what is tested
+    timeoutMs: 30000,
   });
   await publisher.connect();
   try {
