@@ -11,6 +11,9 @@ const ROOT = join(__dirname, '..', '..');
 const PAGES = [
   'README.md',
   'CHANGELOG.md',
+  'packages/client/README.md',
+  'examples/README.md',
+  ...['typescript', 'python', 'java', 'go'].map((lang) => `examples/${lang}/README.md`),
   ...readdirSync(join(ROOT, 'docs'))
     .filter((f) => f.endsWith('.md'))
     .sort()
