@@ -75,6 +75,49 @@ export async function readUntil(
   );
 }
 
+/** Header of the records `readToMarkers` appends (and leaves out of what it returns). */
+export const READ_MARKER_HEADER = 'tim-read-marker';
+
+/**
+ * Every committed record of `topic` written before the call: a marker record is appended to each
+ * partition and the topic read (committed records only) until every marker. A reader sees a
+ * marker only once each transaction begun before it has ended, so this needs neither end offsets
+ * (a transactional topic's count its commit markers) nor a settle time. Markers, this call's and
+ * earlier calls', are left out. Meant for tests and tools.
+ */
+export async function readToMarkers(
+  kafka: Kafka,
+  topic: string,
+  timeoutMs = 30000,
+): Promise<ConsumedRecord[]> {
+  const partitions = [...(await endOffsets(kafka, topic)).keys()];
+  const id = randomUUID();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: partitions.map((partition) => ({
+        partition,
+        value: Buffer.from('read marker'),
+        headers: { [READ_MARKER_HEADER]: id },
+      })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+  const records = await readUntil(
+    kafka,
+    topic,
+    (seen) =>
+      new Set(seen.filter((r) => r.headers[READ_MARKER_HEADER] === id).map((r) => r.partition))
+        .size === partitions.length,
+    timeoutMs,
+  );
+  return records.filter((r) => r.headers[READ_MARKER_HEADER] === undefined);
+}
+
 /**
  * Reads the committed records of one partition from offset `from` to `to` (both included; `to`
  * must be a committed record), through a throw-away consumer group that seeks to `from`: the cost

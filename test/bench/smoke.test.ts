@@ -69,7 +69,20 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
     expect(results.systems.find((s) => s.id === 'strimzi')?.status).toBe('not run');
     const bridge = results.systems.find((s) => s.id === 'bridge');
     expect(bridge?.max?.avgBatch).toBeGreaterThanOrEqual(1);
-    for (const s of results.systems.filter((x) => x.topic)) expect(s.topic?.exact).toBe(true);
+    // each topic holds every acked callback, and beyond them at most the requests that failed
+    // (a warm-up request timed out on a busy machine may still land: at least once); which
+    // system, if not
+    const topicCheck = results.systems.flatMap((s) => {
+      if (s.topic === undefined) return [];
+      const failed = results.runs
+        .filter((r) => r.system === s.id)
+        .reduce((n, r) => n + r.failed, 0);
+      const { records, acked } = s.topic;
+      return [{ id: s.id, allAcked: records >= acked, extraFailedOnly: records - acked <= failed }];
+    });
+    expect(topicCheck).toEqual(
+      topicCheck.map(({ id }) => ({ id, allAcked: true, extraFailedOnly: true })),
+    );
 
     // every callback the bridge acked is in its topic, once
     const registry = new Registry({ url: SCHEMA_REGISTRY_URL });

@@ -13,7 +13,7 @@ import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback'
 import { createRecordMapper } from '../../src/tencent/record';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
-import { consumerEnv, produceRaw, readDecoded } from '../support/consumers';
+import { consumerEnv, inputsOf, produceRaw, readDecoded } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
 import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
@@ -125,7 +125,7 @@ describe('analytics consumer, killed mid-stream', () => {
         env.ANALYTICS_TOPIC as string,
         want.length,
         {
-          settleMs: 4000,
+          consumedBy: inputsOf(env),
           timeoutMs: 100000,
         },
       );

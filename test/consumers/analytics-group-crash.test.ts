@@ -18,7 +18,7 @@ import type { Envelope } from '../../src/tencent/callback';
 import { createRecordMapper } from '../../src/tencent/record';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
-import { consumerEnv, produceRaw, readDecoded } from '../support/consumers';
+import { consumerEnv, inputsOf, produceRaw, readDecoded } from '../support/consumers';
 import { loadCommandFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
 import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
@@ -142,7 +142,7 @@ describe('analytics consumer, group messages, killed mid-stream', () => {
         kafka,
         env.ANALYTICS_GROUP_TOPIC as string,
         want.length,
-        { settleMs: 4000, timeoutMs: 100000 },
+        { consumedBy: inputsOf(env), timeoutMs: 100000 },
       );
       const log = readFileSync(join(logDir, 'second.log'), 'utf8');
       expect(log).toMatch(/"input":"analytics-group".*state restored from the last transaction/);
@@ -153,9 +153,9 @@ describe('analytics consumer, group messages, killed mid-stream', () => {
       expect(got.reduce((n, g) => n + g.value.Messages, 0)).toBe(N);
       expect(got[0]?.value.MessagesByGroupType).toMatchObject({ Private: expect.any(Number) });
       // the C2C input published nothing: it had nothing
-      expect(await readDecoded(kafka, env.ANALYTICS_TOPIC as string, 0, { settleMs: 500 })).toEqual(
-        [],
-      );
+      expect(
+        await readDecoded(kafka, env.ANALYTICS_TOPIC as string, 0, { consumedBy: inputsOf(env) }),
+      ).toEqual([]);
 
       // SIGTERM: finishes, commits every offset, leaves the group, exits 0
       second.kill('SIGTERM');

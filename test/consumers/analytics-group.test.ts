@@ -5,6 +5,7 @@ import { readSettled } from '../../src/kafka/reader';
 import { postCallback, startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
 import {
   deleteTopics,
+  inputsOf,
   produceRaw,
   readDecoded,
   startTestConsumer,
@@ -106,7 +107,7 @@ describe('analytics consumer, group messages', () => {
       bridge.kafka,
       consumer.env.ANALYTICS_GROUP_TOPIC as string,
       4,
-      { settleMs: 1500, timeoutMs: 60000 },
+      { consumedBy: inputsOf(consumer.env), timeoutMs: 60000 },
     );
     expect(windows.map((w) => w.record.key?.toString()).slice(0, 3)).toEqual([
       new Date(ms(T)).toISOString(),
@@ -144,7 +145,7 @@ describe('analytics consumer, group messages', () => {
       consumer.env.ANALYTICS_TOPIC as string,
       1,
       {
-        settleMs: 1000,
+        consumedBy: inputsOf(consumer.env),
         timeoutMs: 60000,
       },
     );

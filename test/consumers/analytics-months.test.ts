@@ -14,6 +14,7 @@ import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
 import {
   consumerEnv,
+  inputsOf,
   produceRaw,
   readDecoded,
   startTestConsumer,
@@ -165,7 +166,7 @@ describe('analytics consumer after months', () => {
         env.ANALYTICS_TOPIC as string,
         want.length,
         {
-          settleMs: 3000,
+          consumedBy: inputsOf(env),
           timeoutMs: 90000,
         },
       );

@@ -4,6 +4,7 @@ import { readSettled } from '../../src/kafka/reader';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
 import {
   deleteTopics,
+  inputsOf,
   produceRaw,
   readDecoded,
   startTestConsumer,
@@ -88,7 +89,7 @@ describe('analytics consumer', () => {
       bridge.kafka,
       consumer.env.ANALYTICS_TOPIC as string,
       3,
-      { settleMs: 1500 },
+      { consumedBy: inputsOf(consumer.env) },
     );
     expect(windows.map((w) => w.record.key?.toString())).toEqual([
       new Date(ms(T)).toISOString(),

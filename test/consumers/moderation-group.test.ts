@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { DLQ_CONSUMER_HEADERS } from '../../src/consumers/runner';
 import { readSettled } from '../../src/kafka/reader';
 import { postCallback, startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
-import { deleteTopics, produceRaw, readDecoded, startTestConsumer } from '../support/consumers';
+import {
+  deleteTopics,
+  inputsOf,
+  produceRaw,
+  readDecoded,
+  startTestConsumer,
+} from '../support/consumers';
 import type { TestConsumer } from '../support/consumers';
 import { startFakeTencent, type FakeTencent } from '../support/fake-tencent';
 import { loadCommandFixtures, loadFixtures } from '../support/fixtures';
@@ -143,7 +149,7 @@ describe('moderation consumer, group messages', () => {
         bridge.kafka,
         consumer.env.MODERATION_GROUP_VERDICTS_TOPIC as string,
         5,
-        { settleMs: 2000 },
+        { consumedBy: inputsOf(consumer.env) },
       )
     ).map(({ record, value }) => ({ key: record.key?.toString(), ...value }));
     expect(verdicts).toHaveLength(5);
@@ -198,6 +204,7 @@ describe('moderation consumer, group messages', () => {
       bridge.kafka,
       consumer.env.MODERATION_VERDICTS_TOPIC as string,
       1,
+      { consumedBy: inputsOf(consumer.env) },
     );
     expect(c2c.map((v) => [v.value.MsgKey, v.value.Outcome])).toEqual([[relay.MsgKey, 'RECALLED']]);
     expect(tencent.callsFor(relay.MsgKey as string)).toHaveLength(1);

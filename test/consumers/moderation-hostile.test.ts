@@ -4,7 +4,7 @@ import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
-import { consumerEnv, deleteTopics, readDecoded } from '../support/consumers';
+import { consumerEnv, deleteTopics, inputsOf, readDecoded } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { buildIfStale, freePort, tail } from '../support/process';
 import { ROOT } from '../support/stack';
@@ -193,7 +193,7 @@ describe('moderation consumer with rules that backtrack catastrophically on V8',
         await healthy(
           health,
           readDecoded<Verdict>(bridge.kafka, env.MODERATION_VERDICTS_TOPIC as string, 2, {
-            settleMs: 1000,
+            consumedBy: inputsOf(env),
             timeoutMs: 60000,
           }),
         )

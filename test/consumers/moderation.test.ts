@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { DLQ_CONSUMER_HEADERS } from '../../src/consumers/runner';
 import { readSettled } from '../../src/kafka/reader';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
-import { deleteTopics, produceRaw, readDecoded, startTestConsumer } from '../support/consumers';
+import {
+  deleteTopics,
+  inputsOf,
+  produceRaw,
+  readDecoded,
+  startTestConsumer,
+} from '../support/consumers';
 import type { TestConsumer } from '../support/consumers';
 import { startFakeTencent, type FakeTencent } from '../support/fake-tencent';
 import { loadFixtures } from '../support/fixtures';
@@ -118,7 +124,7 @@ describe('moderation consumer', () => {
         bridge.kafka,
         consumer.env.MODERATION_VERDICTS_TOPIC as string,
         4,
-        { settleMs: 2000 },
+        { consumedBy: inputsOf(consumer.env) },
       )
     ).map(({ record, value }) => ({ key: record.key?.toString(), ...value }));
 

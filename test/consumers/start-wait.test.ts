@@ -10,7 +10,7 @@ import { startConsumer, type RunningConsumer } from '../../src/consumers/start';
 import { deleteTopics } from '../../src/kafka/admin';
 import { createLogger } from '../../src/observability/logger';
 import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
-import { consumerEnv, readDecoded } from '../support/consumers';
+import { consumerEnv, inputsOf, readDecoded } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { SCHEMA_REGISTRY_URL } from '../support/stack';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -124,14 +124,14 @@ test('consumers started before the bridge wait for its topic, then give exact wi
       bridge.kafka,
       analyticsEnv.ANALYTICS_TOPIC as string,
       1,
-      { timeoutMs: 60000 },
+      { consumedBy: inputsOf(analyticsEnv), timeoutMs: 60000 },
     );
     expect(windows.map((w) => w.value.Messages)).toEqual([20]);
     const verdicts = await readDecoded<{ MsgKey: string; RuleId: string }>(
       bridge.kafka,
       moderationEnv.MODERATION_VERDICTS_TOPIC as string,
       1,
-      { timeoutMs: 60000 },
+      { consumedBy: inputsOf(moderationEnv), timeoutMs: 60000 },
     );
     expect(verdicts.map((v) => [v.value.MsgKey, v.value.RuleId])).toEqual([
       ['start-before-7', 'demo-spam'],

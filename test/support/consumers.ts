@@ -3,13 +3,14 @@ import { loadAnalyticsConfig, loadModerationConfig } from '../../src/consumers/c
 import { analyticsConsumer } from '../../src/consumers/analytics/main';
 import { moderationConsumer } from '../../src/consumers/moderation/main';
 import { startConsumer, type RunningConsumer } from '../../src/consumers/start';
-import { deleteTopics } from '../../src/kafka/admin';
+import { committedOffsets, deleteTopics, endOffsets } from '../../src/kafka/admin';
 import type { Kafka } from '../../src/kafka/client';
 import { BatchingPublisher, type OutgoingRecord } from '../../src/kafka/publisher';
-import { readSettled, type ConsumedRecord } from '../../src/kafka/reader';
+import { readToMarkers, type ConsumedRecord } from '../../src/kafka/reader';
 import { Registry } from '../../src/kafka/registry';
 import { logger, uniqueTopic } from './bridge';
 import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
+import { waitFor } from './wait';
 
 /** The consumers in-process, exactly as their mains compose them, on unique topics and groups. */
 
@@ -108,18 +109,65 @@ export async function produceRaw(kafka: Kafka, records: OutgoingRecord[]): Promi
   }
 }
 
+/** A consumer group and one of its input topics. */
+export interface Consumed {
+  group: string;
+  topic: string;
+}
+
+/** A consumer's inputs, from its environment: the C2C topic, and the group one when it has one. */
+export function inputsOf(env: Record<string, string>): Consumed[] {
+  return [
+    { group: env.CONSUMER_GROUP_ID as string, topic: env.KAFKA_TOPIC as string },
+    ...(env.GROUP_KAFKA_TOPIC
+      ? [{ group: env.GROUP_CONSUMER_GROUP_ID as string, topic: env.GROUP_KAFKA_TOPIC }]
+      : []),
+  ];
+}
+
+/** Whether each group has committed its input to the end (every partition's end offset). */
+export async function allConsumed(kafka: Kafka, inputs: readonly Consumed[]): Promise<boolean> {
+  for (const { group, topic } of inputs) {
+    const [ends, committed] = await Promise.all([
+      endOffsets(kafka, topic),
+      committedOffsets(kafka, group, topic),
+    ]);
+    for (const [partition, end] of ends)
+      if (end > 0n && committed.get(partition) !== end) return false;
+  }
+  return true;
+}
+
 /**
- * Reads a topic's committed records (at least `atLeast`, and whatever else arrives within
- * `settleMs` after them), decoded through the registry by the id each one carries.
+ * Everything a consumer wrote to `topic`, decoded through the registry by the id each record
+ * carries, once at least `atLeast` records are there, proven complete without a settle time: the
+ * consumer groups `consumedBy` have committed their input to its end (their work on it is done
+ * and, exactly once, their output committed with those offsets), then the topic is read up to a
+ * marker appended to each partition behind everything committed (`readToMarkers`). Tried again
+ * (the consumer may still close windows on a timer) until `timeoutMs`.
  */
 export async function readDecoded<T>(
   kafka: Kafka,
   topic: string,
   atLeast: number,
-  opts: { settleMs?: number; timeoutMs?: number } = {},
+  opts: { consumedBy: readonly Consumed[]; timeoutMs?: number },
 ): Promise<{ record: ConsumedRecord; value: T }[]> {
+  const timeoutMs = opts.timeoutMs ?? 60000;
+  const deadline = Date.now() + timeoutMs;
+  let records: ConsumedRecord[] = [];
+  await waitFor(
+    `at least ${atLeast} records of ${topic} once ${opts.consumedBy.map((c) => c.group).join(', ')} consumed ${opts.consumedBy.map((c) => c.topic).join(', ')}`,
+    async () => {
+      if (!(await allConsumed(kafka, opts.consumedBy))) return false;
+      records = await readToMarkers(kafka, topic, Math.max(5000, deadline - Date.now()));
+      return records.length >= atLeast;
+    },
+    timeoutMs,
+    200,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message} (read ${records.length})`, { cause: err });
+  });
   const registry = new Registry({ url: SCHEMA_REGISTRY_URL });
-  const records = await readSettled(kafka, topic, atLeast, opts);
   const out: { record: ConsumedRecord; value: T }[] = [];
   for (const record of records) {
     if (record.value === null) continue;
