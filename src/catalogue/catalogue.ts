@@ -44,6 +44,16 @@ export interface Range {
   maximum?: number;
 }
 
+/** How the bridge answered a before-callback (the generic schema's `Decision`). */
+export interface Decision {
+  Outcome: 'allow' | 'block' | 'drop' | 'modify';
+  DecidedBy: 'policy' | 'upstream' | 'fail-open' | 'fail-closed';
+  ErrorCode: number;
+  Reply: string;
+  UpstreamLatencyMs: number | null;
+  Problem: string | null;
+}
+
 export const GENERIC_SCHEMA_FILE = 'callback.avsc';
 /** Metric label of commands the catalogue does not know. */
 export const OTHER_COMMAND = 'other';

@@ -4,17 +4,9 @@ import { ENVELOPE_FIELDS, type CallbackRules, type Envelope } from '../tencent/c
 import { createRecordMapper, type AvroRecord } from '../tencent/record';
 import { buildSchemaModel, type SchemaModel } from '../tencent/schema-model';
 import { createCallbackValidator } from '../tencent/validate';
-import { ELEMENT_RANGES, keyReader, type CommandEntry } from './catalogue';
+import { ELEMENT_RANGES, keyReader, type CommandEntry, type Decision } from './catalogue';
 
-/** How the bridge answered a before-callback (the generic schema's `Decision`). */
-export interface Decision {
-  Outcome: 'allow' | 'block' | 'drop' | 'modify';
-  DecidedBy: 'policy' | 'upstream' | 'fail-open' | 'fail-closed';
-  ErrorCode: number;
-  Reply: string;
-  UpstreamLatencyMs: number | null;
-  Problem: string | null;
-}
+export type { Decision } from './catalogue';
 
 export interface CallbackInput {
   /** The body parsed (big numbers kept as raw JSON). */

@@ -3,6 +3,7 @@ import {
   GENERIC_SCHEMA_FILE,
   OTHER_COMMAND,
   catalogueEntry,
+  type Decision,
 } from '../catalogue/catalogue';
 import { avroType, readWireHeader } from '../kafka/codec';
 import { RecordDecodeError, RegistryReader, type RegistryOptions } from '../kafka/registry-reader';
@@ -31,15 +32,7 @@ export interface Batch {
   Rest: string;
 }
 
-/** How the bridge answered a before-callback. */
-export interface Decision {
-  Outcome: 'allow' | 'block' | 'drop' | 'modify';
-  DecidedBy: 'policy' | 'upstream' | 'fail-open' | 'fail-closed';
-  ErrorCode: number;
-  Reply: string;
-  UpstreamLatencyMs: number | null;
-  Problem: string | null;
-}
+export type { Decision };
 
 interface GenericFields {
   schema: 'generic';
