@@ -43,7 +43,8 @@ export class RegistryReader {
 
   /**
    * Decodes a Confluent-framed value with the writer schema its id names (fetched once per id),
-   * resolved to `readerType` when given (schema evolution), else as written.
+   * resolved to `readerType` when given (schema evolution), else as written. The plan is kept per
+   * schema id with the first `readerType` given for it: one instance per reader schema.
    */
   async decode(
     value: Buffer,
