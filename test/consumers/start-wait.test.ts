@@ -1,15 +1,13 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import type { WindowRecord } from '../../src/consumers/analytics/window';
 import { analyticsConsumer } from '../../src/consumers/analytics/main';
 import { loadAnalyticsConfig, loadModerationConfig } from '../../src/consumers/config';
 import { moderationConsumer } from '../../src/consumers/moderation/main';
 import { startConsumer, type RunningConsumer } from '../../src/consumers/start';
 import { deleteTopics } from '../../src/kafka/admin';
-import { createLogger } from '../../src/observability/logger';
-import { postCallback, startTestBridge, type TestBridge } from '../support/bridge';
+import { capturedLogger, postCallback, startTestBridge, type TestBridge } from '../support/bridge';
 import { consumerEnv, inputsOf, readDecoded } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { SCHEMA_REGISTRY_URL } from '../support/stack';
@@ -22,20 +20,6 @@ import { waitFor } from '../support/wait';
  * 200, `/readyz` 503 saying what they wait for, one log line per reason; they start consuming
  * once it is there, and then give exact windows and verdicts.
  */
-
-/** A logger whose lines the test reads. */
-function capturedLogger() {
-  const lines: { level: number; msg: string }[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        lines.push(JSON.parse(line) as { level: number; msg: string });
-      }
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'debug', name: 'test' }, stream), lines };
-}
 
 const text = loadFixtures().find((f) => f.name === 'text.json')?.json as Record<string, unknown>;
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../src/config';
 import { createKafka, type Kafka } from '../../src/kafka/client';
 import { deleteTopics } from '../../src/kafka/admin';
@@ -114,4 +115,18 @@ export async function spooledRecords(bridge: RunningBridge): Promise<number> {
   const metric = bridge.metricsRegistry.getSingleMetric('tim_bridge_command_records_total');
   const { values } = (await metric?.get()) ?? { values: [] };
   return values.filter((v) => v.labels.outcome === 'spooled').reduce((n, v) => n + v.value, 0);
+}
+
+/** A logger whose lines the test reads. */
+export function capturedLogger() {
+  const lines: { level: number; msg: string }[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) {
+        lines.push(JSON.parse(line) as { level: number; msg: string });
+      }
+      done();
+    },
+  });
+  return { logger: createLogger({ level: 'debug', name: 'test' }, stream), lines };
 }
