@@ -949,10 +949,11 @@ test('a client that sends headers and then nothing is cut off after REQUEST_TIME
     `POST /callback?${signedQuery()} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"Callback`,
     8000,
   );
-  // the server, not the test's 8 s, ended the connection, and soon after the 1 s it allows
+  // the server, not the test's 8 s, ended the connection (its 408 says so), not before the 1 s
+  // it allows; the upper bound is generous, for a busy machine
   expect(closedAfterMs).toBeDefined();
   expect(closedAfterMs).toBeGreaterThanOrEqual(900);
-  expect(closedAfterMs).toBeLessThan(3000);
+  expect(closedAfterMs).toBeLessThan(7000);
   expect(response).toMatch(/^HTTP\/1\.1 408 /);
   expect((await fetch(`${slow.adminUrl}/healthz`)).status).toBe(200);
 }, 30000);

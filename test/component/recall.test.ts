@@ -161,8 +161,10 @@ describe('RecallClient against the fake Tencent REST API', () => {
     expect(results.every((r) => r.outcome === 'recalled' && r.attempts === 1)).toBe(true);
     const arrivals = fake.calls.map((call) => call.at).sort((a, b) => a - b);
     expect(arrivals).toHaveLength(60);
-    // allowance: the burst, plus one call for timer and network jitter at a window's edges
-    const allowance = burst + 1;
+    // allowance: the burst, plus three calls for timer and event-loop jitter at a window's edges
+    // (a busy machine stalls this process, client and fake alike, and calls due meanwhile land
+    // together); the rate itself is proven below by the span, which load can only lengthen
+    const allowance = burst + 3;
     let busiest = 0;
     for (let i = 0; i < arrivals.length; i++) {
       const start = arrivals[i] as number;

@@ -359,7 +359,8 @@ async function sigtermUnderLoad(name: string, opts: { deleteTopicFirst: boolean 
 
   await Promise.all(Array.from({ length: CLIENTS }, (_, c) => client(c)));
   expect(sigtermAt).toBeDefined();
-  const status = await first.waitExit(GRACE_MS + 2000 - (Date.now() - sigtermAt!));
+  // generous: the exit code says whether the bridge's own deadline passed (1) or not (0)
+  const status = await first.waitExit(GRACE_MS + 15000 - (Date.now() - sigtermAt!));
   const stopMs = Date.now() - sigtermAt!;
   const stopped = first.logLines().find((l) => l.msg === 'bridge stopped');
   const failed = [...failReplies.values()].reduce((a, b) => a + b, 0);
@@ -384,8 +385,11 @@ async function sigtermUnderLoad(name: string, opts: { deleteTopicFirst: boolean 
   // every request that reached the bridge got an HTTP reply
   expect(Object.fromEntries(noReply)).toEqual({});
   expect(okKeys.length + failed).toBe(sent);
+  // within the grace period by the bridge's own clock: exit 0, not its 'grace period exceeded'
+  // exit 1; the test's clock only bounds a hang (a busy machine delays what it observes)
   expect(status).toEqual({ code: 0, signal: null });
-  expect(stopMs).toBeLessThanOrEqual(GRACE_MS + 2000);
+  expect(first.logLines().some((l) => l.msg === 'grace period exceeded: exiting')).toBe(false);
+  expect(stopMs).toBeLessThanOrEqual(GRACE_MS + 15000);
   expect(stopped).toBeDefined();
   // every OK'd callback was in Kafka or in the spool, which the next start drained
   expect(report.missing).toEqual([]);
@@ -437,8 +441,10 @@ test('SIGTERM while a spool drain step waits on Kafka: exit 0 within SHUTDOWN_GR
   await waitSpoolEmpty(second, 60000);
   const report = await topicReport(setup.topic, [key]);
   expect(report.missing).toEqual([]);
+  // within the grace period by the bridge's own clock (exit 0, not the deadline's exit 1)
   expect(status).toEqual({ code: 0, signal: null });
-  expect(stopMs).toBeLessThanOrEqual(GRACE_MS + 1000);
+  expect(lines.some((l) => l.msg === 'grace period exceeded: exiting')).toBe(false);
+  expect(stopMs).toBeLessThanOrEqual(GRACE_MS + 15000);
   second.kill('SIGTERM');
   expect(await second.waitExit(GRACE_MS + 2000)).toEqual({ code: 0, signal: null });
 }, 120000);
