@@ -111,6 +111,17 @@ class PoisonError extends Error {
   }
 }
 
+/**
+ * A dependency failed on a record that is no poison (the registry away while a schema id is
+ * fetched): the batch is retried by KafkaJS with its backoff. It must say `retriable` and carry no
+ * `cause`: KafkaJS ends the consumer for good on an error it sees as not retriable, such as the
+ * TypeError `fetch failed` with which an unreachable registry answers.
+ */
+export class DependencyError extends Error {
+  override name = 'DependencyError';
+  readonly retriable = true;
+}
+
 /** The C2C message key (`MsgKey`), the default dedupe key. */
 function msgKeyOf(callback: unknown): string | undefined {
   const key = (callback as Partial<AfterSendMsgCallback>).MsgKey;
@@ -283,7 +294,11 @@ export class ConsumerRunner<C = AfterSendMsgCallback> {
       metrics.records.inc({ consumer: name, outcome: 'processed' });
       return { outputs, key };
     } catch (err) {
-      if (!(err instanceof PoisonError)) throw err; // Kafka or registry unreachable: retried
+      // Kafka or the registry unreachable: retried (KafkaJS's backoff), never dead-lettered
+      if (!(err instanceof PoisonError))
+        throw new DependencyError(
+          `record ${input.partition}/${input.offset} not processed yet: ${describeError(err)}`,
+        );
       metrics.records.inc({ consumer: name, outcome: 'dead_lettered' });
       this.o.logger.warn(
         { partition: input.partition, offset: input.offset, reason: err.reason, err: err.message },
@@ -413,4 +428,12 @@ export class ConsumerRunner<C = AfterSendMsgCallback> {
     this.dirty = false;
     this.dedupe.clear();
   }
+}
+
+/** An error's message with its causes' (fetch's `fetch failed` says why only in its cause). */
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: unknown; cause?: unknown } | undefined; e; e = e.cause as never)
+    parts.push(String(e.message ?? e));
+  return parts.join(': ');
 }

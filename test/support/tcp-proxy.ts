@@ -8,6 +8,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private dropping = false;
+  /** Connections accepted and cut at once while dropping (attempts a test can wait for). */
+  dropped = 0;
 
   private constructor(
     readonly port: number,
@@ -28,6 +31,11 @@ export class TcpProxy {
   async open(): Promise<void> {
     if (this.server) return;
     const server = createServer((client) => {
+      if (this.dropping) {
+        this.dropped++;
+        client.destroy();
+        return;
+      }
       const upstream = connect(this.targetPort, '127.0.0.1');
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -44,6 +52,15 @@ export class TcpProxy {
       server.listen(this.port, '127.0.0.1', resolve);
     });
     this.server = server;
+  }
+
+  /**
+   * While on, every connection (open ones too) is cut as soon as it is made, and counted: the
+   * service is away, and a test can see that a client tried to reach it.
+   */
+  drop(on: boolean): void {
+    this.dropping = on;
+    if (on) for (const s of this.sockets) s.destroy();
   }
 
   /** Stops listening and cuts every connection: the service is gone. */
