@@ -1,9 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { schemasDir } from '../schemas';
-import { newestReleaseTag, runSchemaCheck } from './schema-check';
+import {
+  BASELINE_FILE,
+  newestReleaseTag,
+  readBaseline,
+  recordBaseline,
+  runSchemaCheck,
+  schemasOfRef,
+} from './schema-check';
 
 /** A git repository holding a copy of schemas/, committed and tagged v0.0.1 (then v0.0.2). */
 let repo: string;
@@ -138,4 +145,36 @@ test('a new schema file passes as new, a schema that is not Avro fails', () => {
   const r = check();
   expect(r.status).toBe(1);
   expect(r.out).toContain('FAIL new-topic.avsc: not a valid Avro schema');
+});
+
+test('without a tag it compares with the recorded baseline, saying so', () => {
+  const lines: string[] = [];
+  expect(recordBaseline({ cwd: repo, release: 'v0.3.0', write: (l) => lines.push(l) })).toBe(0);
+  expect(lines.join('\n')).toMatch(/recorded \d+ schemas as v0.3.0 in schemas-released.json/);
+  const ok = check();
+  expect(ok.status).toBe(0);
+  expect(ok.out).toContain(
+    'against v0.3.0 (as recorded in schemas-released.json: no v* tag in this clone)',
+  );
+  edit('c2c-after-send-msg.avsc', (s) => s.fields.push({ name: 'Priority', type: 'string' }));
+  const r = check();
+  expect(r.status).toBe(1);
+  expect(r.out).toContain('FAIL c2c-after-send-msg.avsc: field CallbackAfterSendMsg.Priority');
+  release('v0.4.0'); // a tag, once there, is the baseline again
+  expect(check().out).toContain('schemas/ against v0.4.0,');
+});
+
+describe(`this repository's ${BASELINE_FILE}`, () => {
+  const root = dirname(schemasDir());
+  const baseline = readBaseline(root);
+
+  test("records the newest release of CHANGELOG.md, with the tag's schemas where the tag is here", () => {
+    const changelog = readFileSync(join(root, 'CHANGELOG.md'), 'utf8');
+    const newest = /^## (\d+\.\d+\.\d+)/m.exec(changelog)?.[1];
+    expect(baseline?.release).toBe(`v${newest}`);
+    const tag = newestReleaseTag(root);
+    if (tag === undefined) return; // a clone without tags: the file is all there is
+    expect(tag).toBe(baseline?.release);
+    expect(new Map(Object.entries(baseline?.schemas ?? {}))).toEqual(schemasOfRef(root, tag));
+  });
 });
