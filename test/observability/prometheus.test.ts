@@ -119,6 +119,20 @@ const seriesOf = async (expr: string) => {
   return r.data!.result;
 };
 
+/** Replies (other than 4xx) the bridge itself measured slower than 1 s, from its /metrics text. */
+function slowReplies(metrics: string): number {
+  let all = 0;
+  let fast = 0;
+  for (const line of metrics.split('\n')) {
+    if (line.startsWith('#') || line.includes('status_class="4xx"')) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('tim_bridge_reply_duration_seconds_count')) all += value;
+    else if (line.startsWith('tim_bridge_reply_duration_seconds_bucket') && line.includes('le="1"'))
+      fast += value;
+  }
+  return all - fast;
+}
+
 async function send(
   b: TestBridge,
   payload: string | Uint8Array,
@@ -587,9 +601,14 @@ test('the alerts the traffic makes true are pending or firing, for the right bri
       data: { alerts: { labels: Record<string, string> }[] };
     }
   ).data.alerts.map((a) => a.labels.alertname);
+  // a reply slower than the SLO's 1 s makes the latency alert rightly pending: on a busy machine
+  // one can be (the bridge's own histogram says so), and then its absence proves nothing
+  const slow = (
+    await Promise.all([main, nospool].map(async (b) => slowReplies(await scrape(b.adminUrl))))
+  ).reduce((a, b) => a + b, 0);
   for (const quiet of [
     'TimBridgeNoCallbacks',
-    'TimBridgeLatencyBurnRateHigh',
+    ...(slow === 0 ? ['TimBridgeLatencyBurnRateHigh'] : []),
     'TimBridgeAbsent',
     'TimConsumerAbsent',
     'TimBridgeTargetDown',
