@@ -210,9 +210,10 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
       name: 'schema',
       check: () => {
         const missing = schemaIds.missing();
-        return missing.length === 0
-          ? undefined
-          : `no schema id yet for ${missing.join(', ')}: the schema registry (${config.SCHEMA_REGISTRY_URL}) has not answered`;
+        if (missing.length === 0) return undefined;
+        const failure = schemaIds.failure();
+        // a registry that answers with a refusal (401, 403) is not one that has not answered
+        return `no schema id yet for ${missing.join(', ')}: the schema registry (${config.SCHEMA_REGISTRY_URL}) ${failure === undefined ? 'has not answered' : `failed: ${failure}`}`;
       },
     },
     {

@@ -14,16 +14,23 @@
 #                                STACK_DIR, starting nothing: what the tests' Java tools and their
 #                                private stacks need when they run against an existing cluster
 #
-# Kafka listens on KAFKA_PORT (PLAINTEXT, the default for clients) and on KAFKA_SASL_PORT
-# (SASL_PLAINTEXT with SCRAM-SHA-256 and SCRAM-SHA-512, no authorization); once Kafka answers, the
-# SCRAM user STACK_SCRAM_USER / STACK_SCRAM_PASSWORD is made to exist for both mechanisms.
+# Kafka listens on KAFKA_PORT (PLAINTEXT, the default for clients), on KAFKA_SASL_PORT
+# (SASL_PLAINTEXT with SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN, no authorization) and on
+# KAFKA_TLS_PORT (SSL with ssl.client.auth=required: mutual TLS). Once Kafka answers, the SCRAM
+# user STACK_SCRAM_USER / STACK_SCRAM_PASSWORD is made to exist for both SCRAM mechanisms; PLAIN
+# knows the same user and password (statically, in server.properties). The TLS listener's CA,
+# its certificate (SAN IP:127.0.0.1, DNS:localhost) and a client certificate that CA signed are
+# made once with openssl, in STACK_DIR/tls/: ca.crt (the CA to trust), client.crt and client.key
+# (PEM, unencrypted PKCS#8: the client's certificate and key), server.pem (the broker's key,
+# encrypted, and certificate chain), ca.key; delete the folder to make new ones.
 #
 # Environment (optional): STACK_DIR (default <repo>/.stack), KAFKA_PORT (9092),
-# KAFKA_CONTROLLER_PORT (9093), KAFKA_SASL_PORT (9094), STACK_SCRAM_USER (bridge),
-# STACK_SCRAM_PASSWORD (bridge-secret), REGISTRY_PORT (8081), STACK_JAVA (default: java on PATH,
-# >= 17), STACK_KAFKA_TIMEOUT (90) and STACK_REGISTRY_TIMEOUT (120): seconds to wait for each.
-# Layout of STACK_DIR: kafka-data/ (kept across restarts), kafka/server.properties, kafka.classpath,
-# apicurio/ (unpacked app), logs/{kafka,apicurio,maven}.log, kafka.pid, apicurio.pid, kafka.scram.
+# KAFKA_CONTROLLER_PORT (9093), KAFKA_SASL_PORT (9094), KAFKA_TLS_PORT (9095), STACK_SCRAM_USER
+# (bridge), STACK_SCRAM_PASSWORD (bridge-secret), REGISTRY_PORT (8081), STACK_JAVA (default: java
+# on PATH, >= 17), STACK_KAFKA_TIMEOUT (90) and STACK_REGISTRY_TIMEOUT (120): seconds to wait for
+# each. Layout of STACK_DIR: kafka-data/ (kept across restarts), kafka/server.properties,
+# kafka.classpath, apicurio/ (unpacked app), tls/ (see above), logs/{kafka,apicurio,maven}.log,
+# kafka.pid, apicurio.pid, kafka.scram.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,6 +39,7 @@ STACK_DIR=${STACK_DIR:-$REPO_ROOT/.stack}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_SASL_PORT=${KAFKA_SASL_PORT:-9094}
+KAFKA_TLS_PORT=${KAFKA_TLS_PORT:-9095}
 SCRAM_USER=${STACK_SCRAM_USER:-bridge}
 SCRAM_PASSWORD=${STACK_SCRAM_PASSWORD:-bridge-secret}
 REGISTRY_PORT=${REGISTRY_PORT:-8081}
@@ -49,6 +57,9 @@ CLASSPATH_FILE=$STACK_DIR/kafka.classpath
 APICURIO_DIR=$STACK_DIR/apicurio
 ARTIFACTS_STAMP=$STACK_DIR/artifacts.sha256
 SCRAM_STAMP=$STACK_DIR/kafka.scram
+TLS_DIR=$STACK_DIR/tls
+# the broker's key is stored encrypted (Kafka's file-based PEM key store requires a key password)
+TLS_SERVER_KEY_PASSWORD=stack-tls-key
 REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 
 say() { printf '[stack] %s\n' "$*" >&2; }
@@ -93,7 +104,10 @@ port_listening() {
 
 # Cheap liveness checks, used by status and by the "already up" test.
 kafka_answers() {
-  (exec 3<>"/dev/tcp/$HOST/$KAFKA_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$KAFKA_SASL_PORT") 2>/dev/null
+  local port
+  for port in "$KAFKA_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT"; do
+    (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null || return 1
+  done
 }
 registry_answers() { curl -fsS -m 3 -o /dev/null "$REGISTRY_URL/subjects" 2>/dev/null; }
 answers() { if [[ $1 == kafka ]]; then kafka_answers; else registry_answers; fi; }
@@ -153,9 +167,16 @@ check_tools() {
 
 # The ports must differ (a typo in an override would otherwise show up as an obscure bind error).
 check_ports_distinct() {
-  local a=$KAFKA_PORT b=$KAFKA_CONTROLLER_PORT c=$KAFKA_SASL_PORT d=$REGISTRY_PORT
-  if [[ $a == "$b" || $a == "$c" || $a == "$d" || $b == "$c" || $b == "$d" || $c == "$d" ]]; then
-    die "KAFKA_PORT ($a), KAFKA_CONTROLLER_PORT ($b), KAFKA_SASL_PORT ($c) and REGISTRY_PORT ($d) must differ"
+  local ports=("$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT" "$REGISTRY_PORT")
+  if [[ $(printf '%s\n' "${ports[@]}" | sort -u | wc -l) != "${#ports[@]}" ]]; then
+    die "KAFKA_PORT ($KAFKA_PORT), KAFKA_CONTROLLER_PORT ($KAFKA_CONTROLLER_PORT), KAFKA_SASL_PORT ($KAFKA_SASL_PORT), KAFKA_TLS_PORT ($KAFKA_TLS_PORT) and REGISTRY_PORT ($REGISTRY_PORT) must differ"
+  fi
+}
+
+# The PLAIN user is written into server.properties (JAAS syntax, a quoted string).
+check_credentials() {
+  if [[ $SCRAM_USER =~ [[:space:]\"\\=] || $SCRAM_PASSWORD =~ [[:space:]\"\\] || -z $SCRAM_USER || -z $SCRAM_PASSWORD ]]; then
+    die "STACK_SCRAM_USER and STACK_SCRAM_PASSWORD must be non-empty, without blanks, quotes or backslashes (and no '=' in the user)"
   fi
 }
 
@@ -204,6 +225,68 @@ apicurio_jar() {
   [[ -n $jar ]] && echo "$jar"
 }
 
+# The TLS listener's CA, server and client certificates (see the header), made once with openssl in a
+# scratch folder that then becomes TLS_DIR (so that a failure leaves no half-made set).
+TLS_FILES=(ca.crt ca.key server.crt server.pem client.crt client.key)
+ensure_tls_material() {
+  local f tmp
+  for f in "${TLS_FILES[@]}"; do [[ -s $TLS_DIR/$f ]] || break; done
+  [[ -s $TLS_DIR/$f ]] && return 0
+  command -v openssl >/dev/null || die "openssl not found (needed once, to make the TLS listener's certificates in $TLS_DIR)"
+  say "making a CA, a server and a client certificate in $TLS_DIR"
+  mkdir -p "$LOG_DIR"
+  tmp=$(mktemp -d "$STACK_DIR/tls.new.XXXXXX")
+  # errexit does not apply inside the tested subshell: each step says `|| exit`
+  if ! (
+    cd "$tmp" || exit
+    umask 077
+    cat >openssl.cnf <<'CNF' || exit
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+CNF
+    openssl req -x509 -config openssl.cnf -extensions ca -newkey rsa:2048 -nodes -days 3650 \
+      -subj "/CN=tim-kafka-bridge local stack CA" -keyout ca.key -out ca.crt || exit
+    for who in server client; do
+      openssl req -new -config openssl.cnf -newkey rsa:2048 -nodes \
+        -subj "/CN=tim-kafka-bridge local stack $who" -keyout "$who.key" -out "$who.csr" || exit
+      openssl x509 -req -in "$who.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -extfile openssl.cnf -extensions "$who" -out "$who.crt" || exit
+    done
+    # Kafka reads an encrypted PKCS#8 key with a PBES1 scheme (openssl's default, PBES2, it may not)
+    openssl pkcs8 -topk8 -v1 PBE-SHA1-3DES -in server.key -passout "pass:$TLS_SERVER_KEY_PASSWORD" \
+      -out server.enc.key || exit
+    cat server.enc.key server.crt ca.crt >server.pem || exit
+    rm -f server.key server.enc.key ./*.csr ca.srl openssl.cnf
+    openssl verify -CAfile ca.crt server.crt client.crt
+  ) >"$LOG_DIR/tls.log" 2>&1; then
+    cat "$LOG_DIR/tls.log" >&2
+    rm -rf "$tmp"
+    die "could not make the TLS certificates (log: $LOG_DIR/tls.log)"
+  fi
+  chmod 755 "$tmp" && chmod 644 "$tmp"/*.crt # the keys stay 600
+  rm -rf "$TLS_DIR"
+  mv "$tmp" "$TLS_DIR"
+}
+
+# Names the TLS material in server.properties, so that new certificates make the config outdated.
+tls_fingerprint() { cat "$TLS_DIR/ca.crt" "$TLS_DIR/server.pem" 2>/dev/null | sha256sum | cut -c1-16 || true; }
+
 # ---------------------------------------------------------------- start
 kafka_config() {
   cat <<EOF
@@ -211,16 +294,25 @@ kafka_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT,SSL://$HOST:$KAFKA_TLS_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT,SASL_PLAINTEXT://$HOST:$KAFKA_SASL_PORT,SSL://$HOST:$KAFKA_TLS_PORT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-# SASL_PLAINTEXT: SCRAM only, credentials in the metadata log (stack.sh upserts its user after start);
-# no authorizer, so an authenticated user (like an anonymous PLAINTEXT client) may do anything
-sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+# SASL_PLAINTEXT: SCRAM, credentials in the metadata log (stack.sh upserts its user after start),
+# and PLAIN, the same user and password here; no authorizer, so an authenticated user (like an
+# anonymous PLAINTEXT client) may do anything
+sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN
 listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SCRAM_USER="$SCRAM_PASSWORD";
+# SSL: mutual TLS, PEM files made by stack.sh in $TLS_DIR (material $(tls_fingerprint))
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$TLS_DIR/server.pem
+listener.name.ssl.ssl.key.password=$TLS_SERVER_KEY_PASSWORD
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$TLS_DIR/ca.crt
 log.dirs=$KAFKA_DATA
 num.partitions=1
 auto.create.topics.enable=true
@@ -254,7 +346,7 @@ kafka_config_current() { [[ -f $KAFKA_CONF ]] && cmp -s "$KAFKA_CONF" <(kafka_co
 # A Kafka started by an older stack.sh, or with other ports, lacks listeners we promise: restart it.
 restart_kafka_if_outdated() {
   if live_pid kafka >/dev/null && ! kafka_config_current; then
-    say "kafka runs with an outdated config (e.g. no SASL listener on $KAFKA_SASL_PORT): restarting it"
+    say "kafka runs with an outdated config (e.g. no TLS listener on $KAFKA_TLS_PORT, or other certificates): restarting it"
     stop_service kafka TERM
   fi
 }
@@ -263,6 +355,7 @@ check_kafka_ports_free() {
   check_port_free kafka "$KAFKA_PORT" KAFKA_PORT
   check_port_free kafka "$KAFKA_CONTROLLER_PORT" KAFKA_CONTROLLER_PORT
   check_port_free kafka "$KAFKA_SASL_PORT" KAFKA_SASL_PORT
+  check_port_free kafka "$KAFKA_TLS_PORT" KAFKA_TLS_PORT
 }
 
 # Formats the data dir once (KRaft needs it); meta.properties marks a formatted dir.
@@ -396,6 +489,8 @@ print_env() {
   echo "KAFKA_BROKERS=$HOST:$KAFKA_PORT"
   echo "SCHEMA_REGISTRY_URL=$REGISTRY_URL"
   echo "# SCRAM: KAFKA_BROKERS=$HOST:$KAFKA_SASL_PORT KAFKA_SASL_MECHANISM=scram-sha-256 KAFKA_SASL_USERNAME=$SCRAM_USER KAFKA_SASL_PASSWORD=$SCRAM_PASSWORD"
+  echo "# PLAIN: KAFKA_BROKERS=$HOST:$KAFKA_SASL_PORT KAFKA_SASL_MECHANISM=plain KAFKA_SASL_USERNAME=$SCRAM_USER KAFKA_SASL_PASSWORD=$SCRAM_PASSWORD"
+  echo "# TLS: KAFKA_BROKERS=$HOST:$KAFKA_TLS_PORT KAFKA_SSL=true KAFKA_SSL_CA_FILE=$TLS_DIR/ca.crt KAFKA_SSL_CERT_FILE=$TLS_DIR/client.crt KAFKA_SSL_KEY_FILE=$TLS_DIR/client.key"
 }
 
 service_up() { live_pid "$1" >/dev/null && answers "$1"; }
@@ -404,6 +499,8 @@ cmd_up() {
   take_lock
   check_tools
   check_ports_distinct
+  check_credentials
+  ensure_tls_material
   if service_up kafka && service_up apicurio && kafka_config_current && scram_user_checked &&
     kafka_probe >/dev/null 2>&1; then
     echo "stack already up"
@@ -461,6 +558,8 @@ cmd_kafka_start() {
   take_lock
   check_tools
   check_ports_distinct
+  check_credentials
+  ensure_tls_material
   ensure_artifacts
   restart_kafka_if_outdated
   start_if_needed kafka

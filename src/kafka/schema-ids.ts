@@ -34,6 +34,8 @@ interface Entry extends SchemaSubject {
   id: number | undefined;
   source: Source | undefined;
   remembered: number | undefined;
+  /** Why the last attempt gave no id (undefined before the first answer and once one came). */
+  error: string | undefined;
 }
 
 /**
@@ -63,6 +65,12 @@ export class SchemaIds {
     return [...this.entries.values()].filter((e) => e.id === undefined).map((e) => e.subject);
   }
 
+  /** Why the registry gave a subject without an id none the last time it was asked, if it was. */
+  failure(): string | undefined {
+    return [...this.entries.values()].find((e) => e.id === undefined && e.error !== undefined)
+      ?.error;
+  }
+
   /**
    * Asks the registry for every subject's id, waiting at most `waitMs` for its answers; subjects
    * it has not answered by then take their remembered id, if any. Never throws.
@@ -76,6 +84,7 @@ export class SchemaIds {
         id: undefined,
         source: undefined,
         remembered: this.opts.store?.schemaId(s.subject, fingerprint),
+        error: undefined,
       });
     }
     let timer: NodeJS.Timeout | undefined;
@@ -111,6 +120,7 @@ export class SchemaIds {
       this.opts.onRequest?.('ok');
     } catch (err) {
       this.opts.onRequest?.('error');
+      e.error = (err as Error).message;
       logger.warn(
         { subject: e.subject, err: (err as Error).message, known: e.id },
         autoRegister
@@ -127,6 +137,7 @@ export class SchemaIds {
     }
     e.id = id;
     e.source = 'registry';
+    e.error = undefined;
     if (e.remembered !== id) {
       this.opts.store?.rememberSchemaId(e.subject, e.fingerprint, id);
       e.remembered = id;

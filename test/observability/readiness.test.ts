@@ -59,6 +59,7 @@ beforeAll(async () => {
     KAFKA_PORT: String(kafkaPort),
     KAFKA_CONTROLLER_PORT: String(await freePort()),
     KAFKA_SASL_PORT: String(await freePort()),
+    KAFKA_TLS_PORT: String(await freePort()),
     REGISTRY_PORT: String(await freePort()),
   };
   privateBrokers = `127.0.0.1:${kafkaPort}`;

@@ -32,6 +32,7 @@ const stack = privateStackOf('hardening', {
   kafka: 29092,
   controller: 29093,
   sasl: 29094,
+  tls: 29095,
   registry: 28081,
 });
 const base = loadFixtures().find((f) => f.name === 'text.json')!.json;

@@ -29,6 +29,7 @@ export interface StackPorts {
   kafka: number;
   controller: number;
   sasl: number;
+  tls: number;
   registry: number;
 }
 
@@ -42,6 +43,7 @@ export function privateStackOf(name: string, ports: StackPorts): PrivateStack {
     KAFKA_PORT: port('KAFKA', ports.kafka),
     KAFKA_CONTROLLER_PORT: port('KAFKA_CONTROLLER', ports.controller),
     KAFKA_SASL_PORT: port('KAFKA_SASL', ports.sasl),
+    KAFKA_TLS_PORT: port('KAFKA_TLS', ports.tls),
     REGISTRY_PORT: port('REGISTRY', ports.registry),
   };
   const brokers = `127.0.0.1:${env.KAFKA_PORT}`;
@@ -61,6 +63,7 @@ const outage = privateStackOf('outage', {
   kafka: 19092,
   controller: 19093,
   sasl: 19094,
+  tls: 19095,
   registry: 18081,
 });
 export const PRIVATE_STACK_ENV = outage.env;
