@@ -145,6 +145,11 @@ export class BatchingPublisher {
     return this._connected;
   }
 
+  /** How long a publish waits for its acknowledgement by default (ms). */
+  get timeoutMs(): number {
+    return this.opts.timeoutMs;
+  }
+
   /** How many times the producer was replaced after a failed request. */
   get replacements(): number {
     return this._replacements;
@@ -227,14 +232,7 @@ export class BatchingPublisher {
     }
     const bytes = recordBytes(record);
     const budget = this.budget(record.topic);
-    if (bytes > budget) {
-      return Promise.reject(
-        new BridgeError(
-          `the record (${bytes} bytes) is larger than topic ${record.topic} accepts (${budget} bytes)`,
-          { status: 500, reason: 'kafka_refused', retriable: false },
-        ),
-      );
-    }
+    if (bytes > budget) return Promise.reject(tooLarge(bytes, record.topic, budget));
     return new Promise<void>((resolve, reject) => {
       this.queue.push({
         topic: record.topic,
@@ -271,6 +269,17 @@ export class BatchingPublisher {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.sending || this.queue.length === 0) return;
+    // records queued before a refusal taught a topic's lower limit: refused as publish() now would
+    this.queue = this.queue.filter((p) => {
+      const budget = this.budget(p.topic);
+      if (p.bytes <= budget) return true;
+      settle(p, tooLarge(p.bytes, p.topic, budget));
+      return false;
+    });
+    if (this.queue.length === 0) {
+      this.idle?.();
+      return;
+    }
     const batch = this.takeBatch();
     this.sending = true;
     this.sendingSince = Date.now();
@@ -398,6 +407,14 @@ function byTopic(batch: Pending[]): { topic: string; messages: Message[] }[] {
     else groups.set(p.topic, [p.message]);
   }
   return [...groups].map(([topic, messages]) => ({ topic, messages }));
+}
+
+/** A record larger than its topic takes: refused for itself, never sent. */
+function tooLarge(bytes: number, topic: string, budget: number): BridgeError {
+  return new BridgeError(
+    `the record (${bytes} bytes) is larger than topic ${topic} accepts (${budget} bytes)`,
+    { status: 500, reason: 'kafka_refused', retriable: false },
+  );
 }
 
 function settle(p: Pending, err?: BridgeError): void {

@@ -29,6 +29,15 @@ export interface DeliveryOptions {
   events?: DeliveryEvents;
 }
 
+/** A refusal that need not be the record's own: its request was refused, or one before it. */
+function refusedWithOthers(err: unknown): boolean {
+  return (
+    isBridgeError(err) &&
+    err.retriable &&
+    (err.reason === 'kafka_refused' || err.reason === 'kafka_unavailable')
+  );
+}
+
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 5000;
 /** While finishing (shutdown), a failed step is retried sooner: the grace period is short. */
@@ -53,6 +62,10 @@ export class Delivery {
   private readonly unsubscribe: (() => void) | undefined;
   /** Records still to send one at a time, to find the one Kafka refuses. */
   private isolating = 0;
+  /** Ids of spooled records Kafka acknowledged behind an older one still in the spool. */
+  private readonly sent = new Set<number>();
+  /** Acknowledged by Kafka, not yet deleted from the spool (it could not write): deleted first. */
+  private acknowledged: SpooledRecord[] = [];
 
   constructor(private readonly opts: DeliveryOptions) {
     this.unsubscribe = opts.spool?.onAppend(() => this.kick());
@@ -61,7 +74,15 @@ export class Delivery {
   async deliver(record: OutgoingRecord): Promise<DeliveryOutcome> {
     const { spool, publisher } = this.opts;
     if (spool === undefined) {
-      await publisher.publish(record);
+      const deadline = Date.now() + publisher.timeoutMs;
+      try {
+        await publisher.publish(record);
+      } catch (err) {
+        // refused with its request for another record, or not sent behind a refused request:
+        // once more, within its deadline (a record at fault is then refused for itself)
+        if (!refusedWithOthers(err) || deadline <= Date.now()) throw err;
+        await publisher.publish(record, deadline - Date.now());
+      }
       return 'kafka';
     }
     if (spool.isEmpty && publisher.connected) {
@@ -105,42 +126,65 @@ export class Delivery {
     let backoff = MIN_BACKOFF_MS;
     logger.info({ records: spool.records, bytes: spool.bytes }, 'draining the spool to Kafka');
     while (!this.stopped && spool.records > 0) {
-      const batch = spool.oldest(this.isolating > 0 ? 1 : batchSize);
-      const results = publisher.connected
-        ? await Promise.allSettled(batch.map((r) => publisher.publish(r, timeoutMs)))
-        : [];
-      // stopped meanwhile: the spool may be closed; what was acknowledged is sent again next time
-      if (this.stopped) return;
-      // acknowledged; a crash before this delete means they are sent again (at-least-once)
-      let acked = 0;
-      while (results[acked]?.status === 'fulfilled') acked++;
-      if (acked > 0) {
-        spool.remove(batch.slice(0, acked));
-        this.opts.events?.drained?.(acked);
-        this.isolating = Math.max(0, this.isolating - acked);
-      }
-      const failed = results[acked];
-      if (results.length > 0 && failed === undefined) {
-        backoff = MIN_BACKOFF_MS;
-        continue;
-      }
-      const err = failed?.status === 'rejected' ? (failed.reason as Error) : undefined;
-      if (err && isBridgeError(err) && err.reason === 'kafka_refused') {
-        if (batch.length - acked === 1 && !err.retriable) {
-          // this record alone is refused for itself: out of the way, with the reason
-          if (await this.deadLetter(batch[acked] as SpooledRecord, err)) {
-            this.isolating = Math.max(0, this.isolating - 1);
-            continue;
-          }
-        } else {
-          // a request of several records was refused for one of them: find it
-          this.isolating = batch.length - acked;
-          logger.warn(
-            { records: this.isolating, err: err.message },
-            'Kafka refused a drain step; sending its records one at a time',
-          );
+      let err: Error | undefined;
+      try {
+        // what Kafka took but the spool could not delete is deleted before anything is sent
+        if (this.acknowledged.length > 0) {
+          this.removeAcknowledged(spool);
+          backoff = MIN_BACKOFF_MS;
           continue;
         }
+        const batch = spool.oldest(this.isolating > 0 ? 1 : batchSize);
+        const results = publisher.connected
+          ? await Promise.allSettled(
+              batch.map((r) => (this.sent.has(r.id) ? undefined : publisher.publish(r, timeoutMs))),
+            )
+          : [];
+        // stopped meanwhile: the spool may be closed; what was acknowledged is sent again next time
+        if (this.stopped) return;
+        // acknowledged; a crash before this delete means they are sent again (at-least-once)
+        let acked = 0;
+        while (results[acked]?.status === 'fulfilled') acked++;
+        // acknowledged behind one that Kafka refused for itself (before it was sent): in Kafka,
+        // deleted once that one is out of the way, not sent again
+        for (let i = acked + 1; i < results.length; i++) {
+          if (results[i]?.status === 'fulfilled') this.sent.add((batch[i] as SpooledRecord).id);
+        }
+        for (const r of batch.slice(0, acked)) this.sent.delete(r.id);
+        if (acked > 0) {
+          this.isolating = Math.max(0, this.isolating - acked);
+          this.acknowledged = batch.slice(0, acked);
+          this.removeAcknowledged(spool);
+        }
+        const failed = results[acked];
+        if (results.length > 0 && failed === undefined) {
+          backoff = MIN_BACKOFF_MS;
+          continue;
+        }
+        err = failed?.status === 'rejected' ? (failed.reason as Error) : undefined;
+        if (err && isBridgeError(err) && err.reason === 'kafka_refused') {
+          if (!err.retriable) {
+            // this record alone is refused for itself: out of the way, with the reason
+            if (await this.deadLetter(batch[acked] as SpooledRecord, err)) {
+              this.isolating = Math.max(0, this.isolating - 1);
+              continue;
+            }
+          } else {
+            // a request of several records was refused for one of them: find it
+            this.isolating = batch.length - acked;
+            logger.warn(
+              { records: this.isolating, err: err.message },
+              'Kafka refused a drain step; sending its records one at a time',
+            );
+            continue;
+          }
+        }
+      } catch (thrown) {
+        // the spool could not write (its disk full, an I/O error): a failed step, retried; the
+        // drainer goes on (an error thrown out of it would end the process)
+        err = new Error(`the local spool could not write: ${(thrown as Error).message}`, {
+          cause: thrown,
+        });
       }
       if (err) this.opts.events?.drainFailed?.(err);
       await new Promise<void>((resolve) => {
@@ -157,6 +201,17 @@ export class Delivery {
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
     if (spool.records === 0) logger.info('spool drained');
+  }
+
+  /**
+   * Deletes the records Kafka acknowledged. Throws when the spool cannot write: they stay in
+   * `acknowledged`, and the next step deletes them without sending them again.
+   */
+  private removeAcknowledged(spool: Spool): void {
+    const records = this.acknowledged;
+    spool.remove(records);
+    this.acknowledged = [];
+    this.opts.events?.drained?.(records.length);
   }
 
   /**
