@@ -223,7 +223,15 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
           ? (publisher.health() ?? kafkaProbe.problem)
           : 'not connected to Kafka yet',
     },
-    { name: 'spool', check: () => (spool?.isFull ? 'spool is full' : undefined) },
+    {
+      name: 'spool',
+      check: () => {
+        if (spool === undefined) return undefined;
+        if (spool.isFull) return 'spool is full';
+        const problem = spool.writeProblem();
+        return problem === undefined ? undefined : `the spool cannot write: ${problem}`;
+      },
+    },
   ];
   // what the Kubernetes readiness probe decides, and the strict answer (Kafka included)
   const probeIgnores = new Set(BRIDGE_PROBE_IGNORES);

@@ -47,6 +47,8 @@ export class Spool {
   private _records = 0;
   private _bytes = 0;
   private _oldestAt: number | undefined;
+  /** Why the last append could not be written (cleared by the next write that succeeds). */
+  private _writeFailure: string | undefined;
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly opts: SpoolOptions) {
@@ -147,6 +149,25 @@ export class Spool {
     );
   }
 
+  /**
+   * Why the spool cannot write, or undefined. Once an append failed (a full disk, an I/O error),
+   * each call tries a one-page write transaction, so that a spool that can write again says so
+   * without waiting for a callback (a replica that is not ready gets none).
+   */
+  writeProblem(): string | undefined {
+    if (this._writeFailure === undefined || this.closed || !this.db.isOpen) return undefined;
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      this.db.exec(`PRAGMA user_version = ${Date.now() % 0x7fffffff}`);
+      this.db.exec('COMMIT');
+      this._writeFailure = undefined;
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      this._writeFailure = (err as Error).message;
+    }
+    return this._writeFailure;
+  }
+
   /** Age of the oldest spooled record in ms (0 when empty). */
   oldestAgeMs(now = Date.now()): number {
     return this._oldestAt === undefined ? 0 : Math.max(0, now - this._oldestAt);
@@ -207,6 +228,7 @@ export class Spool {
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      this._writeFailure = (err as Error).message;
       const failure = new BridgeError(
         `could not write to the local spool: ${(err as Error).message}`,
         {
@@ -219,6 +241,7 @@ export class Spool {
       for (const w of writes) w.reject(failure);
       return;
     }
+    this._writeFailure = undefined;
     this._records += writes.length;
     for (const w of writes) this._bytes += w.bytes;
     this._oldestAt ??= now;
@@ -285,7 +308,8 @@ export class Spool {
       this.moveToQuarantine.run(reason, Date.now(), record.id);
       this.db.exec('COMMIT');
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      // SQLite may have rolled back already (a disk full or an I/O error)
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw err;
     }
     this._quarantined++;
@@ -303,7 +327,8 @@ export class Spool {
         DELETE FROM quarantine;`);
       this.db.exec('COMMIT');
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      // SQLite may have rolled back already (a disk full or an I/O error)
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw err;
     }
     this.loadCounts();

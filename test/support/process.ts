@@ -1,5 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import {
+  appendFileSync,
   closeSync,
   existsSync,
   mkdirSync,
@@ -87,6 +88,12 @@ export interface BridgeSetup {
   logDir: string;
   /** More environment variables (override the defaults). */
   env?: Record<string, string>;
+  /**
+   * The process writes its output into a pipe, which this process appends to the log file,
+   * rather than into the file itself: for a test that limits the size of the files the bridge
+   * may write (`prlimit --fsize`), a limit that would refuse its log lines too.
+   */
+  pipeOutput?: boolean;
 }
 
 export interface ExitStatus {
@@ -161,10 +168,15 @@ export function spawnBridge(name: string, setup: BridgeSetup): BridgeProcess {
     child = spawn(process.execPath, [...START_FLAGS, MAIN_JS], {
       cwd: ROOT,
       env: bridgeEnv(setup),
-      stdio: ['ignore', fd, fd],
+      stdio: setup.pipeOutput ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
     });
   } finally {
     closeSync(fd);
+  }
+  if (setup.pipeOutput) {
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
+    }
   }
   if (child.pid === undefined) throw new Error(`could not spawn the bridge ${name}`);
   const bridge: BridgeProcess = {
