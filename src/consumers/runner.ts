@@ -107,7 +107,10 @@ class PoisonError extends Error {
     readonly reason: 'undecodable' | 'processing_failed',
     cause: unknown,
   ) {
-    super((cause as Error).message ?? String(cause), { cause });
+    // a logic may throw anything, `undefined` too: reading `.message` of that would throw here,
+    // and the TypeError would be taken for a failed dependency, the record retried forever
+    const message = (cause as { message?: unknown } | null | undefined)?.message;
+    super(typeof message === 'string' ? message : String(cause), { cause });
   }
 }
 
@@ -233,6 +236,14 @@ export class ConsumerRunner<C = AfterSendMsgCallback> {
     let last: string | undefined;
     for (const input of records) {
       if (!ctl.isRunning()) break;
+      // exactly once, a record before the position is in the state already: after a rebalance
+      // Kafka resumes from the offsets committed when the group re-formed, older than the
+      // state's if a transaction was committing meanwhile (its offsets count only once it is
+      // complete); processed again, the record would count twice
+      if (exactlyOnce && BigInt(input.offset) < (this.positions.get(partition) ?? 0n)) {
+        last = input.offset;
+        continue;
+      }
       const done = await this.process(input, keys);
       if (exactlyOnce) {
         this.pending.push(...done.outputs);
