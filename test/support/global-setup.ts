@@ -13,6 +13,7 @@ import {
   stack,
   stackIsUp,
 } from './stack';
+import { registerTestRun } from './test-runs';
 
 /**
  * Integration tests run against a real Kafka and registry: the local stack, started if it is not
@@ -35,6 +36,7 @@ export default async function globalSetup(): Promise<void> {
     mkdirSync(STACK_DIR, { recursive: true });
     writeFileSync(join(STACK_DIR, 'started-by-tests'), String(process.pid));
   }
+  if (!EXTERNAL_STACK) registerTestRun(process.pid);
   ensurePythonTools();
   process.stdout.write(
     "checking the deploy tests' tools (scripts/tools/install-deploy-tools.sh)\n",
