@@ -6,17 +6,18 @@ import { join } from 'node:path';
 import { MinuteWindows, type WindowRecord } from '../../src/consumers/analytics/window';
 import { committedOffsets, deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
-import { avroType, createEncoder } from '../../src/kafka/codec';
-import { Registry } from '../../src/kafka/registry';
-import { loadSchema } from '../../src/schemas';
 import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback';
-import { createRecordMapper } from '../../src/tencent/record';
-import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
-import { consumerEnv, inputsOf, produceRaw, readDecoded } from '../support/consumers';
+import {
+  callbackEncoder,
+  consumerEnv,
+  inputsOf,
+  produceRaw,
+  readDecoded,
+} from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
-import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS, ROOT } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -73,15 +74,12 @@ describe('analytics consumer, killed mid-stream', () => {
       logger,
     });
     await ensureTopic(kafka, { topic, numPartitions: 1, replicationFactor: 1 });
-    const schema = loadSchema();
-    const id = await new Registry({ url: SCHEMA_REGISTRY_URL }).register(`${topic}-value`, schema);
-    const encoder = createEncoder(avroType(schema), id);
-    const mapper = createRecordMapper(buildSchemaModel(schema));
+    const encode = await callbackEncoder(topic);
     const all = inputs();
     const records = all.map(({ callback, envelope }) => ({
       topic,
       key: callback.To_Account,
-      value: encoder.encode(mapper.toRecord(callback, envelope)),
+      value: encode(callback, envelope),
       headers: {},
     }));
 

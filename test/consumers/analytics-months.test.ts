@@ -4,15 +4,11 @@ import { join } from 'node:path';
 import { MinuteWindows, type WindowRecord } from '../../src/consumers/analytics/window';
 import { committedOffsets, deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
-import { avroType, createEncoder } from '../../src/kafka/codec';
 import { GroupConsumer } from '../../src/kafka/consumer';
-import { Registry } from '../../src/kafka/registry';
-import { loadSchema } from '../../src/schemas';
 import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback';
-import { createRecordMapper } from '../../src/tencent/record';
-import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
 import {
+  callbackEncoder,
   consumerEnv,
   inputsOf,
   produceRaw,
@@ -70,15 +66,12 @@ describe('analytics consumer after months', () => {
     const topic = uniqueTopic('analytics-months');
     const kafka = createKafka({ brokers: [KAFKA_BROKERS], clientId: 'test-months', logger });
     await ensureTopic(kafka, { topic, numPartitions: 1, replicationFactor: 1 });
-    const schema = loadSchema();
-    const id = await new Registry({ url: SCHEMA_REGISTRY_URL }).register(`${topic}-value`, schema);
-    const encoder = createEncoder(avroType(schema), id);
-    const mapper = createRecordMapper(buildSchemaModel(schema));
+    const encode = await callbackEncoder(topic);
     const all = inputs();
     const toRecord = ({ callback, envelope }: (typeof all)[number]) => ({
       topic,
       key: callback.To_Account,
-      value: encoder.encode(mapper.toRecord(callback, envelope)),
+      value: encode(callback, envelope),
       headers: {},
     });
 

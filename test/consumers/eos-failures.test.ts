@@ -6,17 +6,19 @@ import { join } from 'node:path';
 import { MinuteWindows, type WindowRecord } from '../../src/consumers/analytics/window';
 import { committedOffsets, deleteTopics, endOffsets, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
-import { avroType, createEncoder } from '../../src/kafka/codec';
-import { Registry } from '../../src/kafka/registry';
-import { loadSchema } from '../../src/schemas';
 import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback';
-import { createRecordMapper } from '../../src/tencent/record';
-import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
-import { allConsumed, consumerEnv, inputsOf, produceRaw, readDecoded } from '../support/consumers';
+import {
+  callbackEncoder,
+  allConsumed,
+  consumerEnv,
+  inputsOf,
+  produceRaw,
+  readDecoded,
+} from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
 import { buildIfStale, freePort } from '../support/process';
-import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS, ROOT } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -108,15 +110,12 @@ describe('analytics consumer, exactly once, fenced by a second instance', () => 
     const topic = uniqueTopic('eos-fenced');
     const kafka = createKafka({ brokers: KAFKA_BROKERS.split(','), clientId: 'test-eos', logger });
     await ensureTopic(kafka, { topic, numPartitions: 2, replicationFactor: 1 });
-    const schema = loadSchema();
-    const id = await new Registry({ url: SCHEMA_REGISTRY_URL }).register(`${topic}-value`, schema);
-    const encoder = createEncoder(avroType(schema), id);
-    const mapper = createRecordMapper(buildSchemaModel(schema));
+    const encode = await callbackEncoder(topic);
     const all = inputs();
     const records = all.map(({ callback, envelope }) => ({
       topic,
       key: callback.To_Account,
-      value: encoder.encode(mapper.toRecord(callback, envelope)),
+      value: encode(callback, envelope),
       headers: {},
     }));
     // at the end, once every record is counted: an event past every window's lateness
@@ -195,7 +194,7 @@ describe('analytics consumer, exactly once, fenced by a second instance', () => 
         {
           topic,
           key: closing.callback.To_Account,
-          value: encoder.encode(mapper.toRecord(closing.callback, closing.envelope)),
+          value: encode(closing.callback, closing.envelope),
           headers: {},
         },
       ]);

@@ -6,16 +6,11 @@ import {
 } from '../../src/consumers/start';
 import { committedOffsets, deleteTopics, endOffsets, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
-import { avroType, createEncoder } from '../../src/kafka/codec';
-import { Registry } from '../../src/kafka/registry';
-import { loadSchema } from '../../src/schemas';
 import type { AfterSendMsgCallback } from '../../src/tencent/callback';
-import { createRecordMapper } from '../../src/tencent/record';
-import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
-import { consumerEnv, produceRaw } from '../support/consumers';
+import { callbackEncoder, consumerEnv, produceRaw } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
-import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS } from '../support/stack';
 import { sampleValue, scrape, waitFor } from '../support/wait';
 
 /**
@@ -66,10 +61,7 @@ function gated(name: string, gate: Gate): ConsumerDefinition {
 
 /** Records of `topic` the bridge could have written (schema registered under `<topic>-value`). */
 async function recordsFor(topic: string) {
-  const schema = loadSchema();
-  const id = await new Registry({ url: SCHEMA_REGISTRY_URL }).register(`${topic}-value`, schema);
-  const encoder = createEncoder(avroType(schema), id);
-  const mapper = createRecordMapper(buildSchemaModel(schema));
+  const encode = await callbackEncoder(topic);
   const text = loadFixtures().find((f) => f.name === 'text.json')!
     .json as unknown as AfterSendMsgCallback;
   let n = 0;
@@ -86,7 +78,7 @@ async function recordsFor(topic: string) {
       return {
         topic,
         key: callback.To_Account,
-        value: encoder.encode(mapper.toRecord(callback, envelope)),
+        value: encode(callback, envelope),
         headers: {},
       };
     });

@@ -3,17 +3,12 @@ import { DLQ_CONSUMER_HEADERS } from '../../src/consumers/runner';
 import { startConsumer, type ConsumerDefinition } from '../../src/consumers/start';
 import { deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
-import { avroType, createEncoder } from '../../src/kafka/codec';
 import { readToMarkers, readTopic } from '../../src/kafka/reader';
-import { Registry } from '../../src/kafka/registry';
-import { loadSchema } from '../../src/schemas';
 import type { AfterSendMsgCallback } from '../../src/tencent/callback';
-import { createRecordMapper } from '../../src/tencent/record';
-import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { capturedLogger, logger, uniqueTopic } from '../support/bridge';
-import { allConsumed, consumerEnv, produceRaw } from '../support/consumers';
+import { callbackEncoder, allConsumed, consumerEnv, produceRaw } from '../support/consumers';
 import { loadFixtures } from '../support/fixtures';
-import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { KAFKA_BROKERS } from '../support/stack';
 import { sampleValue, scrape, waitFor } from '../support/wait';
 
 /**
@@ -94,24 +89,16 @@ describe.each([
     const fatal: Error[] = [];
     try {
       await ensureTopic(kafka, { topic, numPartitions: 1, replicationFactor: 1 });
-      const schema = loadSchema();
-      const id = await new Registry({ url: SCHEMA_REGISTRY_URL }).register(
-        `${topic}-value`,
-        schema,
-      );
-      const encoder = createEncoder(avroType(schema), id);
-      const mapper = createRecordMapper(buildSchemaModel(schema));
+      const encode = await callbackEncoder(topic);
       const records = KEYS.map((key, i) => ({
         topic,
         key: 'Jonh',
-        value: encoder.encode(
-          mapper.toRecord(message(key), {
-            SdkAppid: '1400000001',
-            OptPlatform: 'iOS',
-            ClientIP: null,
-            ReceivedAt: i,
-          }),
-        ),
+        value: encode(message(key), {
+          SdkAppid: '1400000001',
+          OptPlatform: 'iOS',
+          ClientIP: null,
+          ReceivedAt: i,
+        }),
         headers: { 'test-header': key },
       }));
 

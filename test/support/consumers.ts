@@ -7,7 +7,12 @@ import { committedOffsets, deleteTopics, endOffsets } from '../../src/kafka/admi
 import type { Kafka } from '../../src/kafka/client';
 import { BatchingPublisher, type OutgoingRecord } from '../../src/kafka/publisher';
 import { readToMarkers, type ConsumedRecord } from '../../src/kafka/reader';
+import { avroType, createEncoder } from '../../src/kafka/codec';
 import { Registry } from '../../src/kafka/registry';
+import { loadSchema } from '../../src/schemas';
+import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback';
+import { createRecordMapper } from '../../src/tencent/record';
+import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from './bridge';
 import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
 import { waitFor } from './wait';
@@ -107,6 +112,20 @@ export async function produceRaw(kafka: Kafka, records: OutgoingRecord[]): Promi
   } finally {
     await publisher.close(2000);
   }
+}
+
+/**
+ * Encodes C2C callbacks as the bridge writes them to `topic` (the schema registered under
+ * `<topic>-value`, the Confluent wire format): the consumers' input without a bridge.
+ */
+export async function callbackEncoder(
+  topic: string,
+): Promise<(callback: AfterSendMsgCallback, envelope: Envelope) => Buffer> {
+  const schema = loadSchema();
+  const id = await new Registry({ url: SCHEMA_REGISTRY_URL }).register(`${topic}-value`, schema);
+  const encoder = createEncoder(avroType(schema), id);
+  const mapper = createRecordMapper(buildSchemaModel(schema));
+  return (callback, envelope) => encoder.encode(mapper.toRecord(callback, envelope));
 }
 
 /** A consumer group and one of its input topics. */
