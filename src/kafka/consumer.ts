@@ -132,6 +132,13 @@ export class GroupConsumer {
   /** Connects the producer (for a transactional one: fences older instances) and the consumer. */
   async connect(): Promise<void> {
     await this.producer.connect();
+    if (this.opts.transactionalId) {
+      // KafkaJS takes the transactional producer id at the first transaction; an empty one,
+      // aborted without a request, takes it now: an older instance with the same transactional
+      // id (a rolling update's previous pod) is fenced before this one joins the group, and its
+      // next transaction fails, whatever work this one has yet
+      await (await this.producer.transaction()).abort();
+    }
     await this.consumer.connect();
     await this.consumer.subscribe({
       topics: [this.opts.topic],
