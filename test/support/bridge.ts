@@ -7,7 +7,7 @@ import { loadConfig, type Config } from '../../src/config';
 import { createKafka, type Kafka } from '../../src/kafka/client';
 import { deleteTopics } from '../../src/kafka/admin';
 import { startBridge, type RunningBridge } from '../../src/main';
-import { createLogger, routeProcessWarnings } from '../../src/observability/logger';
+import { createLogger, routeProcessWarnings, type Logger } from '../../src/observability/logger';
 import { QUERY } from './fixtures';
 import { ONLY_C2C_ROUTED } from './process';
 import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
@@ -50,6 +50,7 @@ export interface TestBridge extends RunningBridge {
 export async function startTestBridge(
   name: string,
   overrides: Record<string, string> = {},
+  log: Logger = logger,
 ): Promise<TestBridge> {
   const topic = overrides.KAFKA_TOPIC ?? uniqueTopic(name);
   const dlqTopic = overrides.KAFKA_DLQ_TOPIC ?? `${topic}.dlq`;
@@ -61,7 +62,7 @@ export async function startTestBridge(
       SPOOL_DIR: spoolDir,
       ...overrides,
     }),
-    logger,
+    log,
   );
   const kafka = createKafka({
     brokers: KAFKA_BROKERS.split(','),
