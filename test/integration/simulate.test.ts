@@ -10,9 +10,10 @@ import { createRecordMapper } from '../../src/tencent/record';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { OPTION_NAMES } from '../../src/tools/simulate-args';
 import type { SimulateSummary } from '../../src/tools/simulate-report';
-import { startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
+import { spooledRecords, startTestBridge, uniqueTopic, type TestBridge } from '../support/bridge';
 import { buildIfStale, freePort } from '../support/process';
 import { ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
+import { metricValue, scrape, waitFor } from '../support/wait';
 
 /**
  * `npm run simulate` end to end: the compiled CLI (a process of its own, as users run it) against
@@ -117,9 +118,19 @@ test('the C2C mix for 3 s: OK count = records in the topic, duplicates and platf
   expect(s.distinct).toBe(s.accepted - s.duplicates);
   expect(s.records).toBe(s.accepted);
 
-  // every OK was acknowledged by Kafka before it was answered: the end offsets hold them all
+  // every OK is durable: acknowledged by Kafka, or spooled (a publish that timed out on a busy
+  // machine) and drained since; once the spool is empty the end offsets hold them all, and each
+  // spooled record may be there twice (at least once)
+  await waitFor(
+    'the spool to be empty',
+    async () => metricValue(await scrape(bridge.adminUrl), 'tim_bridge_spool_records') === 0,
+    60000,
+    100,
+  );
   const records = await readTopic(bridge.kafka, bridge.topic);
-  expect(records).toHaveLength(s.accepted);
+  const extra = records.length - s.accepted;
+  expect(extra).toBeGreaterThanOrEqual(0);
+  expect(extra).toBeLessThanOrEqual(await spooledRecords(bridge));
 
   const registry = new Registry({ url: SCHEMA_REGISTRY_URL });
   const schema = loadSchema();
@@ -139,10 +150,13 @@ test('the C2C mix for 3 s: OK count = records in the topic, duplicates and platf
   }
   // duplicates land again (the bridge does not deduplicate): distinct MsgKeys = distinct callbacks
   expect(copies.size).toBe(s.distinct);
-  expect(records.length - copies.size).toBe(s.duplicates);
-  expect(Object.fromEntries(platforms)).toEqual(
-    Object.fromEntries(Object.entries(s.byPlatform).map(([p, v]) => [p, v.accepted])),
+  expect(records.length - copies.size).toBe(s.duplicates + extra);
+  // by platform as sent, but for the extra copies of spooled records
+  const platformExcess = Object.entries(s.byPlatform).map(
+    ([p, v]) => (platforms.get(p) ?? 0) - v.accepted,
   );
+  for (const excess of platformExcess) expect(excess).toBeGreaterThanOrEqual(0);
+  expect(platformExcess.reduce((a, b) => a + b, 0)).toBe(extra);
   expect([...platforms.keys()].sort()).toEqual(['Android', 'iOS', 'none']);
 });
 
