@@ -1,11 +1,12 @@
-import {
-  ConfigResourceTypes,
-  Partitioners,
-  type Kafka,
-  type Message,
-  type Producer,
-} from 'kafkajs';
+import { ConfigResourceTypes, type Kafka } from 'kafkajs';
 import { BridgeError } from '../errors';
+import {
+  kafkajsProducers,
+  type OutgoingMessage,
+  type ProducerFactory,
+  type PublisherProducer,
+  type TopicMessages,
+} from './producers';
 
 export interface OutgoingRecord {
   topic: string;
@@ -25,7 +26,10 @@ export interface PublisherEvents {
 }
 
 export interface PublisherOptions {
+  /** For the topics' `max.message.bytes`, and the producers unless `producers` makes them. */
   kafka: Kafka;
+  /** The producer engine (default: KafkaJS's producer on `kafka`); see producers.ts. */
+  producers?: ProducerFactory;
   /** Most records in one produce request. */
   maxBatchRecords: number;
   /**
@@ -43,7 +47,7 @@ export interface PublisherOptions {
 
 interface Pending {
   topic: string;
-  message: Message;
+  message: OutgoingMessage;
   bytes: number;
   deadline: number;
   settled: boolean;
@@ -92,17 +96,18 @@ export function recordBytes(r: Pick<OutgoingRecord, 'key' | 'value' | 'headers'>
  * `max.message.bytes` is lower). Each `publish()` resolves only once Kafka acknowledged its own
  * record.
  *
- * KafkaJS retries what is retriable by itself, forever (see the constructor); a request that
- * fails all the same (the broker refused it) is never retried here: its records and everything
+ * The producer (either engine, producers.ts) retries what is retriable by itself, forever; a
+ * request that fails all the same (the broker refused it) is never retried here: its records and everything
  * queued behind them are rejected, in order, for the caller to keep (the spool), and the producer
- * is replaced by a fresh one with a new producer id before anything else is sent. KafkaJS rolls
- * back the sequence numbers of every partition of a failed request, also of those the broker
+ * is replaced by a fresh one with a new producer id before anything else is sent (whichever the
+ * engine, the sequence numbers of a failed request are in doubt). KafkaJS rolls back the sequence numbers of every partition of a failed request, also of those the broker
  * wrote; a producer that went on would reuse them, and the broker would acknowledge the next
  * batch as a duplicate without writing it.
  */
 export class BatchingPublisher {
-  private producer: Producer;
-  private unsubscribe: (() => void)[] = [];
+  private readonly producers: ProducerFactory;
+  private producer: PublisherProducer;
+  private unsubscribe: () => void = () => undefined;
   private queue: Pending[] = [];
   private inFlight: Pending[] = [];
   private sending = false;
@@ -120,24 +125,13 @@ export class BatchingPublisher {
 
   constructor(private readonly opts: PublisherOptions) {
     this.maxBatchBytes = opts.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
+    this.producers = opts.producers ?? kafkajsProducers(opts.kafka);
     this.producer = this.newProducer();
   }
 
-  private newProducer(): Producer {
-    const producer = this.opts.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      // An idempotent producer must retry a batch until it lands: giving up would let the next
-      // batch reuse its sequence numbers, and the broker would drop it as a duplicate (a loss).
-      // Replies do not wait for this: each publish has its own deadline (timeoutMs).
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    this.unsubscribe = [
-      producer.on(producer.events.CONNECT, () => this.setConnected(true)),
-      producer.on(producer.events.DISCONNECT, () => this.setConnected(false)),
-    ];
+  private newProducer(): PublisherProducer {
+    const producer = this.producers();
+    this.unsubscribe = producer.onConnection((connected) => this.setConnected(connected));
     return producer;
   }
 
@@ -286,7 +280,7 @@ export class BatchingPublisher {
     this.inFlight = batch;
     const started = process.hrtime.bigint();
     this.producer
-      .sendBatch({ acks: -1, topicMessages: byTopic(batch) })
+      .send(byTopic(batch))
       .then(
         () => {
           for (const p of batch) settle(p);
@@ -333,7 +327,7 @@ export class BatchingPublisher {
    */
   private async replaceProducer(reason: string): Promise<void> {
     const old = this.producer;
-    for (const off of this.unsubscribe) off();
+    this.unsubscribe();
     this.setConnected(false);
     await old.disconnect().catch(() => undefined);
     this.producer = this.newProducer();
@@ -399,8 +393,8 @@ export class BatchingPublisher {
 }
 
 /** Records grouped by topic, in their order within each topic. */
-function byTopic(batch: Pending[]): { topic: string; messages: Message[] }[] {
-  const groups = new Map<string, Message[]>();
+function byTopic(batch: Pending[]): TopicMessages {
+  const groups = new Map<string, OutgoingMessage[]>();
   for (const p of batch) {
     const messages = groups.get(p.topic);
     if (messages) messages.push(p.message);
