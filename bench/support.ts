@@ -83,8 +83,11 @@ export async function startBridgeProcess(
       () => false,
     );
     if (ok) break;
-    if (Date.now() > deadline)
+    if (Date.now() > deadline) {
+      // never left behind: a stray bridge would take CPU from every run after it
+      child.kill('SIGKILL');
       throw new Error(`bridge not ready: ${readFileSync(join(dir, 'bridge.log'), 'utf8')}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   return {
