@@ -168,11 +168,6 @@ export const configSpec = {
     default: '1000000',
     doc: "Most bytes of records in one produce request (the broker refuses a batch over its `message.max.bytes`, default 1048588). Lowered to a topic's `max.message.bytes` where that is smaller (read at start); a request is cut before it is sent, never after.",
   },
-  KAFKA_PRODUCER_ENGINE: {
-    schema: z.enum(['kafkajs', 'platformatic']),
-    default: 'kafkajs',
-    doc: "The bridge's Kafka producer: `kafkajs` (the default) or `platformatic` (`@platformatic/kafka`: about half the producer's CPU; experimental, see docs/performance.md). Consumers, the admin client and the tools always use KafkaJS.",
-  },
   BODY_LIMIT_BYTES: {
     schema: int(1024, 10 * 1024 * 1024),
     default: '65536',

@@ -13,7 +13,6 @@ import { avroType, createEncoder } from './kafka/codec';
 import { kafkaSecurity, registryOptions } from './kafka/from-config';
 import { KafkaProbe } from './kafka/health';
 import { BatchingPublisher } from './kafka/publisher';
-import { platformaticProducers } from './kafka/platformatic';
 import { Registry as SchemaRegistry } from './kafka/registry';
 import { SchemaIds } from './kafka/schema-ids';
 import { createLogger, routeProcessWarnings, type Logger } from './observability/logger';
@@ -81,15 +80,6 @@ export async function startBridge(config: Config, logger: Logger): Promise<Runni
   });
   const publisher = new BatchingPublisher({
     kafka,
-    ...(config.KAFKA_PRODUCER_ENGINE === 'platformatic'
-      ? {
-          producers: await platformaticProducers({
-            brokers: config.KAFKA_BROKERS,
-            clientId: config.KAFKA_CLIENT_ID,
-            ...kafkaSecurity(config),
-          }),
-        }
-      : {}),
     maxBatchRecords: config.BATCH_MAX_RECORDS,
     maxBatchBytes: config.BATCH_MAX_BYTES,
     maxWaitMs: config.BATCH_MAX_WAIT_MS,
