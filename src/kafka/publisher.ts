@@ -96,13 +96,13 @@ export function recordBytes(r: Pick<OutgoingRecord, 'key' | 'value' | 'headers'>
  * `max.message.bytes` is lower). Each `publish()` resolves only once Kafka acknowledged its own
  * record.
  *
- * The producer (either engine, producers.ts) retries what is retriable by itself, forever; a
- * request that fails all the same (the broker refused it) is never retried here: its records and everything
- * queued behind them are rejected, in order, for the caller to keep (the spool), and the producer
- * is replaced by a fresh one with a new producer id before anything else is sent (whichever the
- * engine, the sequence numbers of a failed request are in doubt). KafkaJS rolls back the sequence numbers of every partition of a failed request, also of those the broker
- * wrote; a producer that went on would reuse them, and the broker would acknowledge the next
- * batch as a duplicate without writing it.
+ * The producer (producers.ts) retries what is retriable by itself, forever; a request that fails
+ * all the same (the broker refused it) is never retried here: its records and everything queued
+ * behind them are rejected, in order, for the caller to keep (the spool), and the producer is
+ * replaced by a fresh one with a new producer id before anything else is sent. KafkaJS rolls back
+ * the sequence numbers of every partition of a failed request, also of those the broker wrote; a
+ * producer that went on would reuse them, and the broker would acknowledge the next batch as a
+ * duplicate without writing it (any engine's sequences are in doubt after a failed request).
  */
 export class BatchingPublisher {
   private readonly producers: ProducerFactory;
