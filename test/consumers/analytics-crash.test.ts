@@ -1,24 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MinuteWindows, type WindowRecord } from '../../src/consumers/analytics/window';
 import { committedOffsets, deleteTopics, ensureTopic } from '../../src/kafka/admin';
 import { createKafka } from '../../src/kafka/client';
-import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback';
 import { logger, uniqueTopic } from '../support/bridge';
 import {
+  ANALYTICS_MAIN,
+  c2cInputs,
   callbackEncoder,
   consumerEnv,
+  feedAndKill,
   inputsOf,
-  produceRaw,
   readDecoded,
+  spawnConsumerProcess,
 } from '../support/consumers';
-import { loadFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
-import { KAFKA_BROKERS, ROOT } from '../support/stack';
-import { waitFor } from '../support/wait';
+import { KAFKA_BROKERS } from '../support/stack';
 
 /**
  * The acceptance test of exactly-once analytics: the consumer process (production build) is
@@ -26,41 +25,10 @@ import { waitFor } from '../support/wait';
  * whole input aggregated once, none missing, none twice. Then SIGTERM: it commits and exits 0.
  */
 
-const MAIN = join(ROOT, 'dist', 'src', 'consumers', 'analytics', 'main.js');
 const N = 3000;
 const CHUNK = 150;
 const T = 1764115200;
 const LATENESS = 30;
-
-function inputs(): { callback: AfterSendMsgCallback; envelope: Envelope }[] {
-  const fixtures = loadFixtures().map((f) => f.json as unknown as AfterSendMsgCallback);
-  return Array.from({ length: N }, (_, i) => {
-    const f = fixtures[i % fixtures.length] as AfterSendMsgCallback;
-    return {
-      callback: {
-        ...f,
-        From_Account: `sender-${i % 97}`,
-        To_Account: `recipient-${i % 89}`,
-        MsgKey: `crash-${i}`,
-        MsgTime: T + Math.floor(i / 8), // ~375 s: several windows, in order
-      },
-      envelope: {
-        SdkAppid: '1400000001',
-        OptPlatform: ['iOS', 'Android', 'Web'][i % 3] ?? null,
-        ClientIP: null,
-        ReceivedAt: 1764115300000 + i,
-      },
-    };
-  });
-}
-
-function spawnConsumer(env: Record<string, string>, logFile: string): ChildProcess {
-  const log = openSync(logFile, 'a');
-  return spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', log, log],
-  });
-}
 
 const comparable = ({ ClosedAt: _c, ...rest }: WindowRecord) => rest;
 
@@ -75,7 +43,7 @@ describe('analytics consumer, killed mid-stream', () => {
     });
     await ensureTopic(kafka, { topic, numPartitions: 1, replicationFactor: 1 });
     const encode = await callbackEncoder(topic);
-    const all = inputs();
+    const all = c2cInputs(N, 'crash', T, 1764115300000);
     const records = all.map(({ callback, envelope }) => ({
       topic,
       key: callback.To_Account,
@@ -98,25 +66,13 @@ describe('analytics consumer, killed mid-stream', () => {
     });
     const group = env.CONSUMER_GROUP_ID as string;
     const logDir = mkdtempSync(join(tmpdir(), 'tim-analytics-crash-'));
-    const first = spawnConsumer(env, join(logDir, 'first.log'));
+    const first = spawnConsumerProcess(ANALYTICS_MAIN, env, join(logDir, 'first.log'));
     const committed = async () => (await committedOffsets(kafka, group, topic)).get(0) ?? 0n;
-
-    let sent = 0;
-    const sendChunk = async () => {
-      await produceRaw(kafka, records.slice(sent, sent + CHUNK));
-      sent += CHUNK;
-    };
     // feed a third, wait for the first instance to commit some, then SIGKILL it while feeding
-    while (sent < N / 3) await sendChunk();
-    await waitFor('a first commit', async () => (await committed()) > 0n, 60000);
-    const killedAt = await committed();
-    await sendChunk();
-    first.kill('SIGKILL');
-    await once(first, 'exit');
-    while (sent < N) await sendChunk();
+    const killedAt = await feedAndKill({ kafka, records, chunk: CHUNK, committed, victim: first });
     expect(killedAt).toBeLessThan(BigInt(N));
 
-    const second = spawnConsumer(env, join(logDir, 'second.log'));
+    const second = spawnConsumerProcess(ANALYTICS_MAIN, env, join(logDir, 'second.log'));
     try {
       const got = await readDecoded<WindowRecord>(
         kafka,

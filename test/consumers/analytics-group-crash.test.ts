@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,11 +17,17 @@ import type { Envelope } from '../../src/tencent/callback';
 import { createRecordMapper } from '../../src/tencent/record';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from '../support/bridge';
-import { consumerEnv, inputsOf, produceRaw, readDecoded } from '../support/consumers';
+import {
+  ANALYTICS_MAIN,
+  consumerEnv,
+  feedAndKill,
+  inputsOf,
+  readDecoded,
+  spawnConsumerProcess,
+} from '../support/consumers';
 import { loadCommandFixtures } from '../support/fixtures';
 import { buildIfStale } from '../support/process';
-import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from '../support/stack';
-import { waitFor } from '../support/wait';
+import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from '../support/stack';
 
 /**
  * Exactly-once analytics of group messages: the consumer process (production build) reads an
@@ -32,7 +37,6 @@ import { waitFor } from '../support/wait';
  * exits 0.
  */
 
-const MAIN = join(ROOT, 'dist', 'src', 'consumers', 'analytics', 'main.js');
 const N = 3000;
 const CHUNK = 150;
 const T = 1764115200;
@@ -65,14 +69,6 @@ function inputs(): { callback: GroupMessageCallback; envelope: Envelope }[] {
       ReceivedAt: 1764115300000 + i,
     },
   }));
-}
-
-function spawnConsumer(env: Record<string, string>, logFile: string): ChildProcess {
-  const log = openSync(logFile, 'a');
-  return spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, LOG_LEVEL: 'info' },
-    stdio: ['ignore', log, log],
-  });
 }
 
 const comparable = ({ ClosedAt: _c, ...rest }: GroupWindowRecord) => rest;
@@ -118,25 +114,13 @@ describe('analytics consumer, group messages, killed mid-stream', () => {
     });
     const group = env.GROUP_CONSUMER_GROUP_ID as string;
     const logDir = mkdtempSync(join(tmpdir(), 'tim-analytics-group-crash-'));
-    const first = spawnConsumer(env, join(logDir, 'first.log'));
+    const first = spawnConsumerProcess(ANALYTICS_MAIN, env, join(logDir, 'first.log'));
     const committed = async () => (await committedOffsets(kafka, group, topic)).get(0) ?? 0n;
-
-    let sent = 0;
-    const sendChunk = async () => {
-      await produceRaw(kafka, records.slice(sent, sent + CHUNK));
-      sent += CHUNK;
-    };
     // feed a third, wait for the first instance to commit some, then SIGKILL it while feeding
-    while (sent < N / 3) await sendChunk();
-    await waitFor('a first commit', async () => (await committed()) > 0n, 60000);
-    const killedAt = await committed();
-    await sendChunk();
-    first.kill('SIGKILL');
-    await once(first, 'exit');
-    while (sent < N) await sendChunk();
+    const killedAt = await feedAndKill({ kafka, records, chunk: CHUNK, committed, victim: first });
     expect(killedAt).toBeLessThan(BigInt(N));
 
-    const second = spawnConsumer(env, join(logDir, 'second.log'));
+    const second = spawnConsumerProcess(ANALYTICS_MAIN, env, join(logDir, 'second.log'));
     try {
       const got = await readDecoded<GroupWindowRecord>(
         kafka,

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MinuteWindows, type WindowRecord } from '../../src/consumers/analytics/window';
@@ -9,16 +9,18 @@ import { createKafka } from '../../src/kafka/client';
 import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback';
 import { logger, uniqueTopic } from '../support/bridge';
 import {
+  ANALYTICS_MAIN,
+  c2cInputs,
   callbackEncoder,
   allConsumed,
   consumerEnv,
   inputsOf,
   produceRaw,
   readDecoded,
+  spawnConsumerProcess,
 } from '../support/consumers';
-import { loadFixtures } from '../support/fixtures';
 import { buildIfStale, freePort } from '../support/process';
-import { KAFKA_BROKERS, ROOT } from '../support/stack';
+import { KAFKA_BROKERS } from '../support/stack';
 import { waitFor } from '../support/wait';
 
 /**
@@ -32,31 +34,11 @@ import { waitFor } from '../support/wait';
  * counted once, no window twice.
  */
 
-const MAIN = join(ROOT, 'dist', 'src', 'consumers', 'analytics', 'main.js');
 const N = 2400;
 const CHUNK = 150;
 const T = 1764115200;
 /** Longer than the input's span: however the two partitions interleave, no event is late-dropped. */
 const LATENESS = 3600;
-
-function inputs(): { callback: AfterSendMsgCallback; envelope: Envelope }[] {
-  const fixtures = loadFixtures().map((f) => f.json as unknown as AfterSendMsgCallback);
-  return Array.from({ length: N }, (_, i) => ({
-    callback: {
-      ...(fixtures[i % fixtures.length] as AfterSendMsgCallback),
-      From_Account: `sender-${i % 97}`,
-      To_Account: `recipient-${i % 89}`,
-      MsgKey: `fenced-${i}`,
-      MsgTime: T + Math.floor(i / 8), // 300 s: five windows
-    },
-    envelope: {
-      SdkAppid: '1400000001',
-      OptPlatform: ['iOS', 'Android', 'Web'][i % 3] ?? null,
-      ClientIP: null,
-      ReceivedAt: (T + 60) * 1000 + i,
-    },
-  }));
-}
 
 interface Instance {
   child: ChildProcess;
@@ -72,16 +54,11 @@ async function spawnConsumer(
 ): Promise<Instance> {
   const adminPort = await freePort();
   const logFile = join(logDir, `${name}.log`);
-  const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      ...env,
-      ADMIN_PORT: String(adminPort),
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', log, log],
-  });
+  const child = spawnConsumerProcess(
+    ANALYTICS_MAIN,
+    { ...env, ADMIN_PORT: String(adminPort) },
+    logFile,
+  );
   return {
     child,
     adminUrl: `http://127.0.0.1:${adminPort}`,
@@ -111,7 +88,7 @@ describe('analytics consumer, exactly once, fenced by a second instance', () => 
     const kafka = createKafka({ brokers: KAFKA_BROKERS.split(','), clientId: 'test-eos', logger });
     await ensureTopic(kafka, { topic, numPartitions: 2, replicationFactor: 1 });
     const encode = await callbackEncoder(topic);
-    const all = inputs();
+    const all = c2cInputs(N, 'fenced', T, (T + 60) * 1000); // five windows
     const records = all.map(({ callback, envelope }) => ({
       topic,
       key: callback.To_Account,

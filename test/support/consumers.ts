@@ -1,4 +1,8 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { openSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadAnalyticsConfig, loadModerationConfig } from '../../src/consumers/config';
 import { analyticsConsumer } from '../../src/consumers/analytics/main';
 import { moderationConsumer } from '../../src/consumers/moderation/main';
@@ -14,7 +18,8 @@ import type { AfterSendMsgCallback, Envelope } from '../../src/tencent/callback'
 import { createRecordMapper } from '../../src/tencent/record';
 import { buildSchemaModel } from '../../src/tencent/schema-model';
 import { logger, uniqueTopic } from './bridge';
-import { KAFKA_BROKERS, SCHEMA_REGISTRY_URL } from './stack';
+import { loadFixtures } from './fixtures';
+import { KAFKA_BROKERS, ROOT, SCHEMA_REGISTRY_URL } from './stack';
 import { waitFor } from './wait';
 
 /** The consumers in-process, exactly as their mains compose them, on unique topics and groups. */
@@ -126,6 +131,77 @@ export async function callbackEncoder(
   const encoder = createEncoder(avroType(schema), id);
   const mapper = createRecordMapper(buildSchemaModel(schema));
   return (callback, envelope) => encoder.encode(mapper.toRecord(callback, envelope));
+}
+
+/** The analytics consumer's production build (`npm run consumer:analytics`). */
+export const ANALYTICS_MAIN = join(ROOT, 'dist', 'src', 'consumers', 'analytics', 'main.js');
+
+/** A consumer's production build as a child process, its output appended to `logFile`. */
+export function spawnConsumerProcess(
+  main: string,
+  env: Record<string, string>,
+  logFile: string,
+): ChildProcess {
+  const log = openSync(logFile, 'a');
+  return spawn(process.execPath, [main], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env, LOG_LEVEL: 'info' },
+    stdio: ['ignore', log, log],
+  });
+}
+
+/**
+ * `n` C2C callbacks made from the fixtures, `tag-<i>` their MsgKeys: 97 senders, 89 recipients,
+ * three platforms, eight a second from `startSeconds` (several minute windows, in order).
+ */
+export function c2cInputs(
+  n: number,
+  tag: string,
+  startSeconds: number,
+  receivedAtMs: number,
+): { callback: AfterSendMsgCallback; envelope: Envelope }[] {
+  const fixtures = loadFixtures().map((f) => f.json as unknown as AfterSendMsgCallback);
+  return Array.from({ length: n }, (_, i) => ({
+    callback: {
+      ...(fixtures[i % fixtures.length] as AfterSendMsgCallback),
+      From_Account: `sender-${i % 97}`,
+      To_Account: `recipient-${i % 89}`,
+      MsgKey: `${tag}-${i}`,
+      MsgTime: startSeconds + Math.floor(i / 8),
+    },
+    envelope: {
+      SdkAppid: '1400000001',
+      OptPlatform: ['iOS', 'Android', 'Web'][i % 3] ?? null,
+      ClientIP: null,
+      ReceivedAt: receivedAtMs + i,
+    },
+  }));
+}
+
+/**
+ * Feeds `records` in chunks: a third, then waits for the consumer's first commit, SIGKILLs it
+ * while feeding, and feeds the rest. Returns the committed offset at the kill.
+ */
+export async function feedAndKill(opts: {
+  kafka: Kafka;
+  records: OutgoingRecord[];
+  chunk: number;
+  committed: () => Promise<bigint>;
+  victim: ChildProcess;
+}): Promise<bigint> {
+  const { kafka, records, chunk } = opts;
+  let sent = 0;
+  const sendChunk = async (): Promise<void> => {
+    await produceRaw(kafka, records.slice(sent, sent + chunk));
+    sent += chunk;
+  };
+  while (sent < records.length / 3) await sendChunk();
+  await waitFor('a first commit', async () => (await opts.committed()) > 0n, 60000);
+  const killedAt = await opts.committed();
+  await sendChunk();
+  opts.victim.kill('SIGKILL');
+  await once(opts.victim, 'exit');
+  while (sent < records.length) await sendChunk();
+  return killedAt;
 }
 
 /** A consumer group and one of its input topics. */
