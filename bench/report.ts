@@ -21,7 +21,8 @@ export interface SystemSummary {
   max?: RunRow;
   /** Peak RSS over the whole session (VmHWM). */
   peakRssMiB?: number;
-  topic?: { name: string; records: number; acked: number; exact: boolean };
+  /** `spooled`: callbacks acked from the bridge's spool (each may be stored twice). */
+  topic?: { name: string; records: number; acked: number; spooled?: number; exact: boolean };
 }
 
 export interface Ratio {

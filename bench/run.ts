@@ -212,9 +212,13 @@ export async function runBench(opts: BenchOptions): Promise<BenchResults> {
       }
       summary.peakRssMiB = Math.round(memoryMiB(system.pid).peak);
       if (system.topic !== undefined) {
+        const spooled = (await system.spooled?.()) ?? 0;
         const records = await topicRecords(kafka, system.topic);
-        summary.topic = { name: system.topic, records, acked, exact: records === acked };
-        log(`${id}: topic ${system.topic} holds ${records} records; ${acked} callbacks acked`);
+        summary.topic = { name: system.topic, records, acked, spooled, exact: records === acked };
+        log(
+          `${id}: topic ${system.topic} holds ${records} records; ${acked} callbacks acked` +
+            (spooled > 0 ? ` (${spooled} from the spool: at least once, may be stored twice)` : ''),
+        );
       }
     } catch (err) {
       summary.status = 'failed';

@@ -42,6 +42,12 @@ export interface RunningSystem {
   /** The topic it produces to, if it produces. */
   topic: string | undefined;
   drive(d: Drive, firstIndex: number): Promise<DriveResult>;
+  /**
+   * Callbacks it answered OK from its local spool instead of Kafka (a publish past its deadline),
+   * once the spool is empty: each may be stored twice (at least once), so the topic may hold that
+   * many more records than callbacks acked.
+   */
+  spooled?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -116,6 +122,13 @@ async function histogramTotals(url: string, name: string): Promise<{ sum: number
   return { sum: value('sum'), count: value('count') };
 }
 
+/** A sample's value from a Prometheus text page (0 when absent). */
+async function sampleValue(url: string, sample: string): Promise<number> {
+  const text = await (await fetch(url)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return Number(line?.slice(sample.length + 1) ?? 0);
+}
+
 export async function startBridge(ctx: SystemContext): Promise<RunningSystem> {
   const topic = `bench.bridge.${ctx.runId}`;
   const bridge = await startBridgeProcess({
@@ -137,6 +150,14 @@ export async function startBridge(ctx: SystemContext): Promise<RunningSystem> {
       const after = await histogramTotals(metricsUrl, 'tim_bridge_producer_batch_records');
       const batches = after.count - before.count;
       return { result, avgBatch: batches > 0 ? (after.sum - before.sum) / batches : undefined };
+    },
+    async spooled() {
+      const deadline = Date.now() + 60000;
+      while ((await sampleValue(metricsUrl, 'tim_bridge_spool_records')) > 0) {
+        if (Date.now() > deadline) throw new Error('the spool did not drain within 60 s');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return sampleValue(metricsUrl, 'tim_bridge_callbacks_accepted_total{outcome="spooled"}');
     },
     async stop() {
       await bridge.stop();

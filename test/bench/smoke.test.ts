@@ -70,15 +70,22 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
     const bridge = results.systems.find((s) => s.id === 'bridge');
     expect(bridge?.max?.avgBatch).toBeGreaterThanOrEqual(1);
     // each topic holds every acked callback, and beyond them at most the requests that failed
-    // (a warm-up request timed out on a busy machine may still land: at least once); which
+    // (a warm-up request timed out on a busy machine may still land: at least once) and the
+    // bridge's callbacks acked from its spool (the publish past its deadline may land too); which
     // system, if not
     const topicCheck = results.systems.flatMap((s) => {
       if (s.topic === undefined) return [];
       const failed = results.runs
         .filter((r) => r.system === s.id)
         .reduce((n, r) => n + r.failed, 0);
-      const { records, acked } = s.topic;
-      return [{ id: s.id, allAcked: records >= acked, extraFailedOnly: records - acked <= failed }];
+      const { records, acked, spooled = 0 } = s.topic;
+      return [
+        {
+          id: s.id,
+          allAcked: records >= acked,
+          extraFailedOnly: records - acked <= failed + spooled,
+        },
+      ];
     });
     expect(topicCheck).toEqual(
       topicCheck.map(({ id }) => ({ id, allAcked: true, extraFailedOnly: true })),
@@ -94,7 +101,8 @@ test('npm run bench, in miniature: every system runs, the topics hold exactly th
       const { record } = await registry.decode(r.value as Buffer);
       keys.push((record as { MsgKey: string }).MsgKey);
     }
-    expect(keys.sort()).toEqual([...ackedKeys].sort());
+    expect([...new Set(keys)].sort()).toEqual([...ackedKeys].sort());
+    expect(keys.length - ackedKeys.size).toBeLessThanOrEqual(bridge?.topic?.spooled ?? 0);
 
     // the Go peer's records are records of the bridge's schema, one per acked callback, keyed by
     // To_Account and partitioned as the bridge partitions (Kafka's murmur2)
