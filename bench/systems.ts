@@ -114,19 +114,25 @@ function recordingAcks(send: Send, ctx: SystemContext): Send {
   };
 }
 
-/** Sum and count of a Prometheus histogram in a text exposition. */
+/** Values of samples (`name` or `name{labels}`) of a Prometheus text page, 0 for one absent. */
+async function sampleValues(url: string, samples: string[]): Promise<number[]> {
+  const lines = (await (await fetch(url)).text()).split('\n');
+  return samples.map((sample) => {
+    const line = lines.find((l) => l.startsWith(`${sample} `));
+    return Number(line?.slice(sample.length + 1) ?? 0);
+  });
+}
+
+/** Sum and count of an unlabelled Prometheus histogram. */
 async function histogramTotals(url: string, name: string): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(url)).text();
-  const value = (suffix: string): number =>
-    Number(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { sum: value('sum'), count: value('count') };
+  const [sum = 0, count = 0] = await sampleValues(url, [`${name}_sum`, `${name}_count`]);
+  return { sum, count };
 }
 
 /** A sample's value from a Prometheus text page (0 when absent). */
 async function sampleValue(url: string, sample: string): Promise<number> {
-  const text = await (await fetch(url)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
-  return Number(line?.slice(sample.length + 1) ?? 0);
+  const [value = 0] = await sampleValues(url, [sample]);
+  return value;
 }
 
 export async function startBridge(ctx: SystemContext): Promise<RunningSystem> {
