@@ -13,6 +13,7 @@ import { OK_REPLY } from '../src/tencent/reply';
 import type { CeilingCommand, CeilingReply } from './kafka-ceiling';
 import { closedLoop, httpSender, openLoop, type LoadResult, type Send } from './load';
 import { bodyOf, callbackTemplates, msgKeyOf, type CallbackTemplate } from './mix';
+import { metricValue, scrape, waitFor } from '../test/support/wait';
 import { APP, freePort, ROOT, signedPathCache, startBridgeProcess, TOKEN } from './support';
 
 /**
@@ -114,25 +115,16 @@ function recordingAcks(send: Send, ctx: SystemContext): Send {
   };
 }
 
-/** Values of samples (`name` or `name{labels}`) of a Prometheus text page, 0 for one absent. */
-async function sampleValues(url: string, samples: string[]): Promise<number[]> {
-  const lines = (await (await fetch(url)).text()).split('\n');
-  return samples.map((sample) => {
-    const line = lines.find((l) => l.startsWith(`${sample} `));
-    return Number(line?.slice(sample.length + 1) ?? 0);
-  });
-}
-
 /** Sum and count of an unlabelled Prometheus histogram. */
-async function histogramTotals(url: string, name: string): Promise<{ sum: number; count: number }> {
-  const [sum = 0, count = 0] = await sampleValues(url, [`${name}_sum`, `${name}_count`]);
-  return { sum, count };
-}
-
-/** A sample's value from a Prometheus text page (0 when absent). */
-async function sampleValue(url: string, sample: string): Promise<number> {
-  const [value = 0] = await sampleValues(url, [sample]);
-  return value;
+async function histogramTotals(
+  adminUrl: string,
+  name: string,
+): Promise<{ sum: number; count: number }> {
+  const text = await scrape(adminUrl);
+  return {
+    sum: metricValue(text, `${name}_sum`) ?? 0,
+    count: metricValue(text, `${name}_count`) ?? 0,
+  };
 }
 
 export async function startBridge(ctx: SystemContext): Promise<RunningSystem> {
@@ -145,25 +137,23 @@ export async function startBridge(ctx: SystemContext): Promise<RunningSystem> {
     KAFKA_TOPIC_PARTITIONS: String(ctx.partitions),
   });
   const drive = httpDrive(bridge.url, ctx, signedPathCache());
-  const metricsUrl = `${bridge.adminUrl}/metrics`;
   return {
     id: 'bridge',
     pid: bridge.child.pid as number,
     topic,
     async drive(d, firstIndex) {
-      const before = await histogramTotals(metricsUrl, 'tim_bridge_producer_batch_records');
+      const before = await histogramTotals(bridge.adminUrl, 'tim_bridge_producer_batch_records');
       const result = await drive(d, firstIndex);
-      const after = await histogramTotals(metricsUrl, 'tim_bridge_producer_batch_records');
+      const after = await histogramTotals(bridge.adminUrl, 'tim_bridge_producer_batch_records');
       const batches = after.count - before.count;
       return { result, avgBatch: batches > 0 ? (after.sum - before.sum) / batches : undefined };
     },
     async spooled() {
-      const deadline = Date.now() + 60000;
-      while ((await sampleValue(metricsUrl, 'tim_bridge_spool_records')) > 0) {
-        if (Date.now() > deadline) throw new Error('the spool did not drain within 60 s');
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      return sampleValue(metricsUrl, 'tim_bridge_callbacks_accepted_total{outcome="spooled"}');
+      const drained = async () =>
+        (metricValue(await scrape(bridge.adminUrl), 'tim_bridge_spool_records') ?? 0) === 0;
+      await waitFor('the bridge spool to drain', drained, 60000, 200);
+      const text = await scrape(bridge.adminUrl);
+      return metricValue(text, 'tim_bridge_callbacks_accepted_total{outcome="spooled"}') ?? 0;
     },
     async stop() {
       await bridge.stop();
