@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Kafka, logLevel, type LogEntry, type SASLOptions, type logCreator } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../observability/logger';
+import { KAFKAJS_VERSION, installProduceEncoder } from './produce-encoding';
 
 export interface KafkaSecurity {
   sasl?: {
@@ -55,6 +56,11 @@ function tlsOptions(ssl: KafkaSecurity['ssl']): boolean | ConnectionOptions | un
 }
 
 export function createKafka(opts: KafkaOptions): Kafka {
+  if (!installProduceEncoder()) {
+    opts.logger.warn(
+      `KafkaJS is not ${KAFKAJS_VERSION}: its own Produce encoder is used (correct, but costs more CPU)`,
+    );
+  }
   const ssl = tlsOptions(opts.ssl);
   return new Kafka({
     clientId: opts.clientId,
